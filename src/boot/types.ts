@@ -1,0 +1,55 @@
+/** One model for every boot-config format. */
+
+export type ConfigFormat = 'grub2' | 'grub-legacy' | 'extlinux' | 'bls' | 'lilo' | 'solaris';
+
+export interface BootEntry {
+  /** Title as shown in the menu (guest text: escape before printing). */
+  readonly title: string;
+  /** Kernel path in the guest, as the config names it after expansion (device prefix removed), or null when the entry has none (unbootable). */
+  readonly kernel: string | null;
+  /** GRUB device the kernel path named (`(hd0,gpt2)`, `($root)` expanded), when one was given. */
+  readonly kernelDevice?: string | null;
+  /** Ramdisk paths; pygrub boots the first. */
+  readonly initrd: readonly string[];
+  /** Kernel arguments, or null when the config gives none (pygrub prints None). */
+  readonly args: string | null;
+  /** GRUB root device of the entry for `-l` (`d0p1` style is the caller's job), null when none. */
+  readonly root?: string | null;
+  /** menuentry --id / BLS id / extlinux label. */
+  readonly id?: string;
+  /** Titles of enclosing submenus, outermost first. */
+  readonly submenu?: readonly string[];
+  /** Raw lines of the entry (for the menu editor and `a`). */
+  readonly lines: readonly string[];
+  /** Why the entry cannot boot when kernel is null (multiboot, linuxefi unsupported, …). */
+  readonly unbootable?: string;
+  /** Config file that defined it. */
+  readonly source: string;
+}
+
+export interface BootMenu {
+  readonly format: ConfigFormat;
+  /** Path of the config inside the filesystem. */
+  readonly configPath: string;
+  readonly entries: readonly BootEntry[];
+  /** Index into `entries` of the default entry. */
+  readonly defaultIndex: number;
+  /** Menu timeout in seconds; null when absent. */
+  readonly timeout: number | null;
+  /** hiddenmenu / timeout_style=hidden. */
+  readonly hidden?: boolean;
+  readonly fallback?: number | null;
+  /** GRUB legacy `password` present (locks editing keys). */
+  readonly password?: boolean;
+  /** Non-fatal findings, guest text inside: escape before printing. */
+  readonly warnings: readonly string[];
+}
+
+/** What parsers may read from the filesystem holding the config (for source, INCLUDE, grubenv, BLS). */
+export interface ConfigFs {
+  /** Text of a file (strict UTF-8, bounded by the config budget), or null when absent. */
+  readText(path: string): Promise<string | null>;
+  /** File names in a directory, or null when absent. */
+  list(dir: string): Promise<string[] | null>;
+  exists(path: string): Promise<boolean>;
+}

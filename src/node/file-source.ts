@@ -1,0 +1,86 @@
+/** Node adapter: a ByteSource over a file descriptor (image file or block device), large positional reads. */
+import { fstatSync, openSync, readSync, closeSync, constants, read as readCb } from 'node:fs';
+import { IoError } from '../errors.ts';
+import { checkRange, type ByteSource } from '../io/source.ts';
+
+function readAsync(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    readCb(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+export class FileSource implements ByteSource {
+  readonly size: number;
+  readonly name: string;
+  readonly fd: number;
+  private readonly ownsFd: boolean;
+
+  private constructor(fd: number, size: number, name: string, ownsFd: boolean) {
+    this.fd = fd;
+    this.size = size;
+    this.name = name;
+    this.ownsFd = ownsFd;
+  }
+
+  /** Opens read-only. Block devices report size 0 from fstat, so their size is found by seeking reads. */
+  static open(path: string, name = 'image'): FileSource {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOCTTY);
+    try {
+      return FileSource.fromFd(fd, name, true);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  static fromFd(fd: number, name = 'image', ownsFd = false): FileSource {
+    const st = fstatSync(fd);
+    let size = st.size;
+    if (st.isBlockDevice()) size = blockDeviceSize(fd);
+    else if (!st.isFile()) throw new IoError(`${name} is not a regular file or block device`);
+    return new FileSource(fd, size, name, ownsFd);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this, offset, length);
+    const buf = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = await readAsync(this.fd, buf, done, length - done, offset + done);
+      } catch (e) {
+        throw new IoError(`read failed: ${(e as Error).message}`, offset + done);
+      }
+      if (n === 0) throw new IoError(`short read (${done} of ${length} bytes)`, offset + done);
+      done += n;
+    }
+    return buf;
+  }
+
+  close(): void {
+    if (this.ownsFd) closeSync(this.fd);
+  }
+}
+
+/** Size of a block device by binary search on 1-byte reads (no ioctl from Node). */
+function blockDeviceSize(fd: number): number {
+  const b = new Uint8Array(1);
+  const has = (pos: number) => {
+    try {
+      return readSync(fd, b, 0, 1, pos) === 1;
+    } catch {
+      return false;
+    }
+  };
+  let lo = 0;
+  let hi = 1;
+  while (has(hi * 512 - 1) && hi < 2 ** 43) hi *= 2;
+  // size in sectors in [lo, hi)
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (has(mid * 512 - 1)) lo = mid;
+    else hi = mid;
+  }
+  return lo * 512;
+}
