@@ -3,6 +3,7 @@
  * allocate, recurse or write is checked against one of these; exceeding one is a LimitExceededError
  * naming it. Callers override any of them; the defaults are the documented ones.
  */
+import type { CodecTable } from './codec/types.ts';
 import { LimitExceededError } from './errors.ts';
 
 export interface Limits {
@@ -121,9 +122,11 @@ export class Budget {
 export interface Context {
   readonly limits: Limits;
   readonly budget: Budget;
+  /** Decompressors available to drivers (src/codec); a missing one means Unsupported. */
+  readonly codecs: CodecTable;
 }
 
-export function createContext(overrides: Partial<Limits> = {}, signal?: AbortSignal): Context {
+export function createContext(overrides: Partial<Limits> = {}, codecs: CodecTable = {}, signal?: AbortSignal): Context {
   const limits = resolveLimits(overrides);
-  return { limits, budget: new Budget(limits, signal) };
+  return { limits, budget: new Budget(limits, signal), codecs };
 }
