@@ -55,3 +55,6 @@ export function hasTool(name: string): boolean {
 export function run(cmd: string, args: string[], opts: { input?: Buffer; timeout?: number } = {}): Buffer {
   return execFileSync(cmd, args, { input: opts.input, timeout: opts.timeout ?? 30_000, maxBuffer: 512 << 20, stdio: ['pipe', 'pipe', 'pipe'] });
 }
+
+/** The system Python (Debian's, as pygrub uses); pyenv shims are slow and may be another version. */
+export const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p)) ?? 'python3';
