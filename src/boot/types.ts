@@ -19,6 +19,15 @@ export interface BootEntry {
   readonly id?: string;
   /** Titles of enclosing submenus, outermost first. */
   readonly submenu?: readonly string[];
+  /** `--id`s of enclosing submenus, parallel to `submenu` (added for GRUB 2 `default=a>b` paths). */
+  readonly submenuIds?: readonly (string | undefined)[];
+  /**
+   * Position in the GRUB 2 menu tree: index of the item at each level, outermost first (a submenu
+   * counts as one item of its parent). Absent for flat formats. Added for GRUB 2 `default` semantics.
+   */
+  readonly menuPath?: readonly number[];
+  /** Solaris `bootfs` of the entry (the boot layer substitutes `$ZFS-BOOTFS`). Added for Solaris GRUB. */
+  readonly bootfs?: string;
   /** Raw lines of the entry (for the menu editor and `a`). */
   readonly lines: readonly string[];
   /** Why the entry cannot boot when kernel is null (multiboot, linuxefi unsupported, …). */

@@ -1,0 +1,282 @@
+/**
+ * FAT12/16/32 driver with VFAT long names (Microsoft FAT spec 1.03). Cluster chains are walked with a
+ * visited set and a length bound; runs of consecutive clusters become single source reads. See README.md.
+ */
+import { CorruptError, LimitExceededError, UnsupportedError } from '../../errors.ts';
+import { decodeUtf8, textEncoder, u16le, u32le } from '../../io/bytes.ts';
+import { BlockCache, type ByteSource } from '../../io/source.ts';
+import type { Context } from '../../limits.ts';
+import type { DirEntry, Extent, FilesystemDriver, FsNode, ProbeResult, Volume } from '../types.ts';
+import { decodeBpb, serialString, type Bpb } from './bpb.ts';
+import { ATTR_DIRECTORY, DirentDecoder, foldName, type FatDirent } from './dirent.ts';
+
+/** §6: a directory holds at most 65536 entries (2 MiB); a longer chain has no end marker we trust. */
+export const MAX_DIR_ENTRIES = 65536;
+/** Entries scanned for the volume label when probing (the label entry is normally the first). */
+const LABEL_SCAN_ENTRIES = 512;
+
+export interface FatNode extends FsNode {
+  readonly firstCluster: number;
+  /** FAT12/16 fixed root directory. */
+  readonly fixedRoot: boolean;
+  /** First clusters of the directories above (cycle detection). */
+  readonly ancestors: readonly number[];
+  readonly shortName: string;
+}
+
+interface Run {
+  readonly cluster: number;
+  readonly count: number;
+}
+
+export class FatVolume implements Volume {
+  readonly type = 'fat';
+  label: string | undefined;
+  readonly uuid: string | undefined;
+  private readonly meta: BlockCache;
+  private readonly chains = new Map<number, Run[]>();
+  private readonly rootNode: FatNode;
+
+  constructor(
+    readonly source: ByteSource,
+    private readonly ctx: Context,
+    readonly bpb: Bpb,
+  ) {
+    this.meta = new BlockCache(source, ctx.budget, 4096);
+    this.uuid = bpb.volumeId !== null ? serialString(bpb.volumeId) : undefined;
+    this.label = bpb.volumeLabel ?? undefined;
+    const fixed = bpb.type !== 'fat32';
+    this.rootNode = {
+      kind: 'dir', size: 0, id: 'root', firstCluster: fixed ? 0 : bpb.rootCluster, fixedRoot: fixed, ancestors: [], shortName: '',
+    };
+  }
+
+  get fatType(): Bpb['type'] {
+    return this.bpb.type;
+  }
+
+  async root(): Promise<FatNode> {
+    return this.rootNode;
+  }
+
+  /** §4: the FAT entry of cluster n (FAT12 entries are 12 bits packed in pairs over 3 bytes). */
+  private async fatEntry(n: number): Promise<number> {
+    const { bpb } = this;
+    if (bpb.type === 'fat12') {
+      const off = bpb.fatOffset + n + Math.floor(n / 2);
+      const v = u16le(await this.meta.read(off, 2), 0, 'fat.FAT');
+      return n % 2 === 1 ? Math.floor(v / 16) : v % 4096;
+    }
+    if (bpb.type === 'fat16') return u16le(await this.meta.read(bpb.fatOffset + n * 2, 2), 0, 'fat.FAT');
+    // FAT32 entries are 28 bits; the top 4 are reserved (§4.1).
+    return u32le(await this.meta.read(bpb.fatOffset + n * 4, 4), 0, 'fat.FAT') % 0x10000000;
+  }
+
+  private isEnd(v: number): boolean {
+    const t = this.bpb.type;
+    return t === 'fat12' ? v >= 0xff8 : t === 'fat16' ? v >= 0xfff8 : v >= 0x0ffffff8;
+  }
+  private isBad(v: number): boolean {
+    const t = this.bpb.type;
+    return t === 'fat12' ? v === 0xff7 : t === 'fat16' ? v === 0xfff7 : v === 0x0ffffff7;
+  }
+
+  /**
+   * The chain from `first` as runs of consecutive clusters. `need` clusters for a file (a longer chain
+   * is fine, a shorter one is corrupt); for a directory (need = null) up to EOC, bounded by `max`.
+   */
+  private async chain(first: number, need: number | null, max: number, at: number | string): Promise<Run[]> {
+    const cached = this.chains.get(first);
+    if (cached && need === null) return cached;
+    const { maxCluster } = this.bpb;
+    const runs: Run[] = [];
+    const visited = new Set<number>();
+    let cur = first;
+    let n = 0;
+    for (;;) {
+      if (cur < 2 || cur > maxCluster) throw new CorruptError('fat.ClusterChain', `cluster ${cur} of entry ${at} outside 2..${maxCluster}`);
+      if (visited.has(cur)) throw new CorruptError('fat.ClusterChain', `cluster chain of entry ${at} loops at cluster ${cur}`);
+      visited.add(cur);
+      n++;
+      if ((n & 4095) === 0) this.ctx.budget.check();
+      const last = runs[runs.length - 1];
+      if (last && last.cluster + last.count === cur) runs[runs.length - 1] = { cluster: last.cluster, count: last.count + 1 };
+      else runs.push({ cluster: cur, count: 1 });
+      if (need !== null && n >= need) break;
+      const next = await this.fatEntry(cur);
+      if (this.isEnd(next)) {
+        if (need !== null) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} ends after ${n} of ${need} clusters`);
+        break;
+      }
+      if (n >= max) {
+        throw new CorruptError('fat.Directory', `directory of entry ${at} runs past ${max} clusters without an end marker`);
+      }
+      if (this.isBad(next)) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} reaches bad cluster marker at ${cur}`);
+      cur = next;
+    }
+    if (need === null) {
+      if (this.chains.size > 256) this.chains.clear();
+      this.chains.set(first, runs);
+    }
+    return runs;
+  }
+
+  private clusterOffset(c: number): number {
+    return this.bpb.dataOffset + (c - 2) * this.bpb.clusterBytes;
+  }
+
+  /** Raw 32-byte entries of a directory, up to the end marker (§6: DIR_Name[0] == 0). */
+  private async *rawEntries(dir: FatNode, maxEntries = MAX_DIR_ENTRIES): AsyncGenerator<[Uint8Array, number]> {
+    if (dir.kind !== 'dir') throw new CorruptError('fat.Directory', `node ${dir.id} is not a directory`);
+    const areas: [number, number][] = [];
+    if (dir.fixedRoot) {
+      areas.push([this.bpb.rootDirOffset, this.bpb.rootDirBytes]);
+    } else {
+      const cb = this.bpb.clusterBytes;
+      const maxClusters = Math.max(1, Math.ceil((MAX_DIR_ENTRIES * 32) / cb));
+      for (const r of await this.chain(dir.firstCluster, null, maxClusters, dir.id)) areas.push([this.clusterOffset(r.cluster), r.count * cb]);
+    }
+    let count = 0;
+    const chunk = 64 * 1024;
+    for (const [start, len] of areas) {
+      for (let o = 0; o < len; o += chunk) {
+        this.ctx.budget.chargeNode();
+        const n = Math.min(chunk, len - o);
+        const buf = await this.meta.read(start + o, n);
+        for (let i = 0; i + 32 <= n; i += 32) {
+          if (buf[i] === 0) return;
+          if (++count > maxEntries) return;
+          yield [buf.subarray(i, i + 32), start + o + i];
+        }
+      }
+    }
+  }
+
+  private async *dirents(dir: FatNode): AsyncGenerator<FatDirent> {
+    const dec = new DirentDecoder();
+    for await (const [e, at] of this.rawEntries(dir)) {
+      const d = dec.entry(e, at);
+      if (d) yield d;
+    }
+  }
+
+  private toNode(dir: FatNode, d: FatDirent): FatNode {
+    const isDir = (d.attr & ATTR_DIRECTORY) !== 0;
+    if (isDir) {
+      const self = dir.fixedRoot ? 0 : dir.firstCluster;
+      if (d.firstCluster === self || (d.firstCluster === 0 && !dir.fixedRoot) || dir.ancestors.includes(d.firstCluster) || d.firstCluster === this.bpb.rootCluster) {
+        throw new CorruptError('fat.DirectoryCycle', `directory entry ${d.shortName} points back at cluster ${d.firstCluster}`, d.at);
+      }
+    }
+    return {
+      kind: isDir ? 'dir' : 'file',
+      size: isDir ? 0 : d.size,
+      id: d.at,
+      mtime: d.mtime,
+      firstCluster: d.firstCluster,
+      fixedRoot: false,
+      ancestors: isDir ? [...dir.ancestors, dir.fixedRoot ? 0 : dir.firstCluster] : [],
+      shortName: d.shortName,
+    };
+  }
+
+  async *readdir(dir: FsNode): AsyncIterable<DirEntry> {
+    for await (const d of this.dirents(dir as FatNode)) {
+      yield { name: textEncoder.encode(d.name), kind: d.attr & ATTR_DIRECTORY ? 'dir' : 'file' };
+    }
+  }
+
+  /** Case-insensitive match on the long or the 8.3 name, as Linux vfat looks names up. */
+  async lookup(dir: FsNode, name: Uint8Array): Promise<FatNode | null> {
+    const want = foldName(decodeUtf8(name));
+    for await (const d of this.dirents(dir as FatNode)) {
+      if (foldName(d.name) === want || foldName(d.shortName) === want) return this.toNode(dir as FatNode, d);
+    }
+    return null;
+  }
+
+  async readlink(link: FsNode): Promise<Uint8Array> {
+    throw new CorruptError('NotASymlink', `FAT has no symlinks (node ${link.id})`);
+  }
+
+  private async fileRuns(n: FatNode): Promise<Run[]> {
+    if (n.kind !== 'file') throw new CorruptError('NotAFile', `node ${n.id} is not a regular file`);
+    if (n.size === 0) return [];
+    const need = Math.ceil(n.size / this.bpb.clusterBytes);
+    if (need > this.bpb.clusterCount) throw new CorruptError('fat.FileSize', `size ${n.size} of entry ${n.id} exceeds the volume`);
+    if (need > Math.ceil(this.ctx.limits.fileBytes / this.bpb.clusterBytes) + 1) {
+      throw new LimitExceededError('fileBytes', `file of ${n.size} bytes`, this.ctx.limits.fileBytes);
+    }
+    return this.chain(n.firstCluster, need, need, n.id);
+  }
+
+  async *extents(file: FsNode): AsyncIterable<Extent> {
+    const n = file as FatNode;
+    let logical = 0;
+    for (const r of await this.fileRuns(n)) {
+      const length = Math.min(r.count * this.bpb.clusterBytes, n.size - logical);
+      yield { logical, length, physical: this.clusterOffset(r.cluster) };
+      logical += length;
+    }
+  }
+
+  async read(file: FsNode, offset: number, length: number): Promise<Uint8Array> {
+    const n = file as FatNode;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new CorruptError('fat.Read', `bad read range ${offset}+${length}`);
+    }
+    const runs = await this.fileRuns(n);
+    const end = Math.min(n.size, offset + length);
+    if (end <= offset) return new Uint8Array(0);
+    if (end - offset > this.ctx.limits.allocBytes) throw new LimitExceededError('allocBytes', `read of ${end - offset} bytes`, this.ctx.limits.allocBytes);
+    const out = new Uint8Array(end - offset);
+    let logical = 0;
+    for (const r of runs) {
+      const len = r.count * this.bpb.clusterBytes;
+      const a = Math.max(offset, logical);
+      const b = Math.min(end, logical + len);
+      if (a < b) out.set(await this.source.read(this.clusterOffset(r.cluster) + (a - logical), b - a), a - offset);
+      logical += len;
+      if (logical >= end) break;
+    }
+    return out;
+  }
+
+  /** The label from the root's volume-label entry (what Linux/blkid report), else the BPB's. */
+  async readLabel(maxEntries = LABEL_SCAN_ENTRIES): Promise<string | undefined> {
+    const dec = new DirentDecoder();
+    for await (const [e, at] of this.rawEntries(this.rootNode, maxEntries)) {
+      dec.entry(e, at);
+      if (dec.label !== null) return dec.label || undefined;
+    }
+    return this.bpb.volumeLabel ?? undefined;
+  }
+}
+
+async function readBpb(src: ByteSource): Promise<Bpb | null> {
+  if (src.size < 512) return null;
+  const b = await src.read(0, 512);
+  return decodeBpb(b, src.size);
+}
+
+async function probe(src: ByteSource, ctx: Context): Promise<ProbeResult | null> {
+  const bpb = await readBpb(src);
+  if (!bpb) return null;
+  const v = new FatVolume(src, ctx, bpb);
+  const label = await v.readLabel();
+  return { type: bpb.type, ...(label ? { label } : {}), ...(v.uuid ? { uuid: v.uuid } : {}) };
+}
+
+async function open(src: ByteSource, ctx: Context): Promise<FatVolume> {
+  const bpb = await readBpb(src);
+  if (!bpb) throw new UnsupportedError(`${src.name ?? 'source'}: not a FAT filesystem`);
+  const v = new FatVolume(src, ctx, bpb);
+  v.label = await v.readLabel();
+  return v;
+}
+
+export const fat: FilesystemDriver = {
+  id: 'fat',
+  probe: (src, ctx) => probe(src, ctx),
+  open: (src, ctx) => open(src, ctx),
+};
