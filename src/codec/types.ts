@@ -4,6 +4,8 @@
  * data), throws a typed error on malformed input, and never returns more than `maxOutput` bytes.
  */
 export type Decoder = (input: Uint8Array, maxOutput: number) => Uint8Array;
+/** For codecs only available asynchronously (wasm streams: xz). */
+export type AsyncDecoder = (input: Uint8Array, maxOutput: number) => Promise<Uint8Array>;
 
 export interface CodecTable {
   /** zlib-wrapped deflate (RFC 1950), adler32 verified. */
@@ -14,8 +16,8 @@ export interface CodecTable {
   readonly gzip?: Decoder;
   /** zstd frame(s). */
   readonly zstd?: Decoder;
-  /** xz stream. */
-  readonly xz?: Decoder;
+  /** xz stream (async: wasm xz-embedded). */
+  readonly xz?: AsyncDecoder;
   /** raw LZ4 block. */
   readonly lz4?: Decoder;
   /** LZO1X. */
