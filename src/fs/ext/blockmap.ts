@@ -1,0 +1,75 @@
+/**
+ * Classic ext2/ext3 block maps (ext4.wiki "Direct/Indirect Block Addressing"): i_block[0..11] direct,
+ * [12] single, [13] double, [14] triple indirect. A zero pointer is a hole (a whole subtree for an
+ * indirect pointer). The walk is iterative with fixed levels; every indirect block is read once (a
+ * block referenced twice is corrupt, which also stops fan-out amplification), pointers past the file's
+ * end are ignored, and every block number is checked against s_blocks_count.
+ */
+import { CorruptError } from '../../errors.ts';
+import { u32le } from '../../io/bytes.ts';
+import type { ByteSource } from '../../io/source.ts';
+import type { Context } from '../../limits.ts';
+import type { Inode } from './inode.ts';
+import { type RunList, addRun } from './runs.ts';
+import type { Superblock } from './superblock.ts';
+
+const EXT2_NDIR_BLOCKS = 12;
+
+export async function mapBlockMap(ctx: Context, sb: Superblock, meta: ByteSource, inode: Inode, maxLogical: number): Promise<RunList> {
+  const bs = sb.blockSize;
+  const perBlock = bs / 4;
+  const runs: RunList = [];
+  const seen = new Set<number>();
+  const checkBlock = (blk: number, what: string) => {
+    if (blk >= sb.blocksCount || blk < sb.firstDataBlock) {
+      throw new CorruptError('ext.BlockMap', `inode ${inode.ino}: ${what} block ${blk} outside the filesystem of ${sb.blocksCount}`);
+    }
+  };
+  const ptr = (i: number) => u32le(inode.iBlock, i * 4, 'ext.BlockMap');
+
+  for (let i = 0; i < EXT2_NDIR_BLOCKS && i < maxLogical; i++) {
+    const p = ptr(i);
+    if (p === 0) continue;
+    checkBlock(p, 'data');
+    addRun(runs, i, 1, p, ctx);
+  }
+
+  // Levels 1..3: the subtree under i_block[11 + level] covers perBlock^level logical blocks.
+  let base = EXT2_NDIR_BLOCKS;
+  for (let level = 1; level <= 3; level++) {
+    const span = perBlock ** level;
+    const top = ptr(EXT2_NDIR_BLOCKS + level - 1);
+    if (base >= maxLogical) break;
+    if (top !== 0) await walk(top, level, base);
+    base += span;
+  }
+  return runs;
+
+  async function walk(block: number, level: number, logical: number): Promise<void> {
+    // Explicit stack of (indirect block, its level, first logical block it maps).
+    const stack: { block: number; level: number; logical: number }[] = [{ block, level, logical }];
+    while (stack.length > 0) {
+      const n = stack.pop() as (typeof stack)[number];
+      checkBlock(n.block, `level-${n.level} indirect`);
+      if (seen.has(n.block)) throw new CorruptError('ext.BlockMapLoop', `inode ${inode.ino}: indirect block ${n.block} referenced twice`, n.block * bs);
+      seen.add(n.block);
+      ctx.budget.chargeNode();
+      const data = await meta.read(n.block * bs, bs);
+      const childSpan = perBlock ** (n.level - 1);
+      const kids: { block: number; level: number; logical: number }[] = [];
+      for (let i = 0; i < perBlock; i++) {
+        const lb = n.logical + i * childSpan;
+        if (lb >= maxLogical) break;
+        const p = u32le(data, i * 4, 'ext.BlockMap');
+        if (p === 0) continue;
+        if (n.level === 1) {
+          checkBlock(p, 'data');
+          addRun(runs, lb, 1, p, ctx);
+        } else {
+          kids.push({ block: p, level: n.level - 1, logical: lb });
+        }
+      }
+      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i] as (typeof kids)[number]);
+    }
+  }
+}
