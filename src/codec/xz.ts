@@ -1,0 +1,49 @@
+/**
+ * xz (.xz container, LZMA2) through `xz-decompress` (xz-embedded compiled to wasm, ReadableStream
+ * API). squashfs stores one whole .xz stream per block. The output is bounded by the caller's
+ * `maxOutput` (the block size), never by the stream: decoding stops as soon as it is passed.
+ */
+import * as xzModule from 'xz-decompress';
+import { CorruptError, LimitExceededError, TsgrubError } from '../errors.ts';
+import type { AsyncDecoder } from './types.ts';
+
+// The package is a CommonJS webpack bundle: Node's ESM loader exposes its exports under `default`,
+// bundlers under the namespace itself.
+type XzCtor = typeof xzModule.XzReadableStream;
+const XzReadableStream: XzCtor =
+  (xzModule as unknown as { default?: { XzReadableStream?: XzCtor } }).default?.XzReadableStream ?? xzModule.XzReadableStream;
+
+export const xzDecode: AsyncDecoder = async (input, maxOutput) => {
+  const source = new ReadableStream<Uint8Array>({
+    start(controller) {
+      // A copy: the stream may transfer/detach what it is given.
+      controller.enqueue(input.slice());
+      controller.close();
+    },
+  });
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    reader = new XzReadableStream(source).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!value || value.length === 0) continue;
+      total += value.length;
+      if (total > maxOutput) throw new LimitExceededError('codecOutput', `xz output exceeds ${maxOutput} bytes`, maxOutput);
+      parts.push(value);
+    }
+  } catch (e) {
+    if (reader) reader.cancel().catch(() => undefined);
+    if (e instanceof TsgrubError) throw e;
+    throw new CorruptError('xz', e instanceof Error ? e.message : String(e));
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+};
