@@ -30,7 +30,8 @@ export class MemorySource implements ByteSource {
   readonly name: string;
   private readonly bytes: Uint8Array;
   constructor(bytes: Uint8Array, name = 'memory') {
-    this.bytes = bytes;
+    // A plain Uint8Array view: Buffer#slice would return a view, not the copy `read` promises.
+    this.bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.size = bytes.length;
     this.name = name;
   }
@@ -105,6 +106,8 @@ export class BlockCache implements ByteSource {
     if (length > this.budget.limits.allocBytes) {
       throw new LimitExceededError('allocBytes', `metadata read of ${length} bytes at ${offset}`, this.budget.limits.allocBytes);
     }
+    // Every metadata read counts, hits included: the budget bounds metadata *work*, so a cycle that
+    // keeps re-reading cached blocks still runs out.
     this.budget.chargeMetadata(length);
     if (length === 0) return new Uint8Array(0);
     const bs = this.blockSize;
@@ -132,7 +135,7 @@ export class BlockCache implements ByteSource {
     if (first === last) {
       const blk = this.get(first);
       const o = offset - first * bs;
-      return blk.slice(o, o + length);
+      return Uint8Array.prototype.slice.call(blk, o, o + length);
     }
     const out = new Uint8Array(length);
     let pos = 0;
