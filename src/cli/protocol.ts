@@ -1,0 +1,74 @@
+/**
+ * The parent⇄worker channel: newline-delimited JSON over the inherited socket, each message at most
+ * 64 KiB and schema-checked on receipt (threat-model §3.1 C11). The parent never trusts a field it did
+ * not validate; guest strings inside are data, re-escaped before they reach a terminal.
+ */
+import type { Socket } from 'node:net';
+
+export const MAX_MESSAGE = 64 << 10;
+
+export interface MenuEntryView {
+  readonly title: string;
+  readonly kernel: string | null;
+  readonly initrd: string | null;
+  readonly args: string | null;
+  readonly lines: readonly string[];
+}
+
+export type WorkerMessage =
+  | { type: 'menu'; entries: MenuEntryView[]; defaultIndex: number; timeout: number | null; hidden: boolean; password: boolean; partition: string; configPath: string }
+  | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null }
+  | { type: 'listing'; listing: string; failures: string[] }
+  | { type: 'error'; error: { code: string; message: string; data: Record<string, unknown> }; failures: string[] };
+
+export type ParentMessage =
+  | { type: 'choose'; index: number; edited: { kernel: string; initrd: string | null; args: string } | null };
+
+export class MessageReader {
+  private buf = '';
+  private readonly queue: unknown[] = [];
+  private waiters: Array<{ resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
+  private ended: Error | null = null;
+
+  constructor(sock: Socket) {
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => {
+      this.buf += chunk;
+      if (this.buf.length > MAX_MESSAGE * 2) return this.fail(new Error('message too large'));
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        if (line.length > MAX_MESSAGE) return this.fail(new Error('message too large'));
+        let msg: unknown;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          return this.fail(new Error('malformed message'));
+        }
+        const w = this.waiters.shift();
+        if (w) w.resolve(msg);
+        else this.queue.push(msg);
+      }
+    });
+    sock.on('end', () => this.fail(new Error('channel closed')));
+    sock.on('error', (e) => this.fail(e));
+  }
+
+  private fail(e: Error): void {
+    if (!this.ended) this.ended = e;
+    for (const w of this.waiters.splice(0)) w.reject(e);
+  }
+
+  next(): Promise<unknown> {
+    if (this.queue.length) return Promise.resolve(this.queue.shift());
+    if (this.ended) return Promise.reject(this.ended);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+}
+
+export function send(sock: Socket, msg: WorkerMessage | ParentMessage): Promise<void> {
+  const line = `${JSON.stringify(msg)}\n`;
+  if (line.length > MAX_MESSAGE) throw new Error('message too large');
+  return new Promise((resolve, reject) => sock.write(line, (e) => (e ? reject(e) : resolve())));
+}

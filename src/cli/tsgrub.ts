@@ -1,0 +1,505 @@
+/**
+ * `tsgrub`: pygrub's command line and libxl contract (pygrub-spec §1, §2, §10), with the parsing of
+ * guest bytes done in a confined child (worker.ts). This process — which may be root — parses argv,
+ * creates the output files (O_EXCL|O_NOFOLLOW, 0600), opens the image read-only, starts the worker with
+ * only those descriptors, checks what the worker claims against the files, formats the result and
+ * writes it once. Nothing it created is left behind on failure.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants as C,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import type { Socket } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { escapeForTerminal } from '../boot/escape.ts';
+import { DEFAULT_LIMITS, type Limits } from '../limits.ts';
+import { GetoptError, gnuGetopt, pyInt } from './getopt.ts';
+import { formatResult, type OutputFormat } from './output.ts';
+import { MessageReader, send, type WorkerMessage } from './protocol.ts';
+import type { WorkerRequest } from './worker.ts';
+import { chooseEntry } from './menu-driver.ts';
+
+const SHORT = 'qilnh::';
+const LONG = [
+  'quiet', 'interactive', 'list-entries', 'not-really', 'help', 'output=', 'output-format=', 'output-directory=',
+  'offset=', 'runas=', 'entry=', 'kernel=', 'ramdisk=', 'args=', 'isconfig', 'debug',
+  // tsgrub's own (no pygrub option starts with these letters, so pygrub's prefixes stay unique)
+  'max-file-size=', 'filesystems=',
+];
+
+/** pygrub's log line names the parser class; tools grepping bootloader logs may rely on it. */
+const CONFIG_CLASS: ReadonlyMap<string, string> = new Map([
+  ['grub2', 'grub.GrubConf.Grub2ConfigFile'],
+  ['grub-legacy', 'grub.GrubConf.GrubConfigFile'],
+  ['solaris', 'grub.GrubConf.GrubConfigFile'],
+  ['extlinux', 'grub.ExtLinuxConf.ExtLinuxConfigFile'],
+  ['lilo', 'grub.LiloConf.LiloConfigFile'],
+  ['bls', 'tsgrub.BootLoaderSpec'],
+]);
+
+class Exit extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
+  }
+}
+
+interface Io {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+const argv0 = process.argv[1] ?? 'tsgrub';
+
+function usage(io: Io): void {
+  io.err(
+    `Usage: ${argv0} [-q|--quiet] [-i|--interactive] [-l|--list-entries] [-n|--not-really] [--output=] [--kernel=] [--ramdisk=] [--args=] [--entry=] [--output-directory=] [--output-format=sxp|simple|simple0] [--runas=] [--offset=] <image>\n`,
+  );
+}
+
+/** Random suffix as Python's tempfile: 8 characters of [a-z0-9_]. */
+function tempName(prefix: string): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789_';
+  let s = prefix;
+  for (const b of randomBytes(8)) s += alphabet[b % alphabet.length];
+  return s;
+}
+
+function mkstemp(dir: string, prefix: string): { fd: number; path: string } {
+  for (let i = 0; i < 100; i++) {
+    const path = dir + tempName(prefix);
+    try {
+      const fd = openSync(path, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+      return { fd, path };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  throw new Error(`cannot create a temporary file in ${dir}`);
+}
+
+export interface Options {
+  interactive: boolean;
+  listEntries: boolean;
+  notReally: boolean;
+  output: string | null;
+  runas: number | null;
+  kernel?: string;
+  ramdisk?: string;
+  args: string;
+  offset?: number;
+  entry?: string;
+  isconfig: boolean;
+  debug: boolean;
+  format: OutputFormat;
+  outdir: string;
+  limits: Partial<Limits>;
+  image: string;
+}
+
+/** Parses argv exactly as pygrub does (messages, streams, exit codes), throwing Exit. */
+export function parseCommandLine(args: readonly string[], io: Io, env: NodeJS.ProcessEnv): Options {
+  let parsed;
+  try {
+    parsed = gnuGetopt(args, SHORT, LONG);
+  } catch (e) {
+    if (e instanceof GetoptError) {
+      usage(io);
+      throw new Exit(1);
+    }
+    throw e;
+  }
+  if (parsed.args.length < 1) {
+    usage(io);
+    throw new Exit(1);
+  }
+  const o: Options = {
+    interactive: true,
+    listEntries: false,
+    notReally: false,
+    output: null,
+    runas: null,
+    args: '',
+    isconfig: false,
+    debug: false,
+    format: 'sxp',
+    outdir: '/var/run/xen/pygrub/',
+    limits: {},
+    image: parsed.args[0] as string,
+  };
+  const mb = pyInt(env.PYGRUB_MAX_FILE_SIZE_MB ?? '');
+  if (env.PYGRUB_MAX_FILE_SIZE_MB !== undefined && mb !== null && mb > 0 && mb <= 1024) o.limits = { ...o.limits, fileBytes: mb * 2 ** 20 };
+  for (const [opt, a] of parsed.opts) {
+    switch (opt) {
+      case '-q':
+      case '--quiet':
+        o.interactive = false;
+        break;
+      case '-i':
+      case '--interactive':
+        o.interactive = true;
+        break;
+      case '-l':
+      case '--list-entries':
+        o.listEntries = true;
+        break;
+      case '-n':
+      case '--not-really':
+        o.notReally = true;
+        break;
+      case '-h':
+      case '--help':
+        usage(io);
+        throw new Exit(0);
+      case '--output':
+        if (a !== '-') o.output = a;
+        break;
+      case '--runas': {
+        const v = pyInt(a);
+        if (v === null) {
+          io.out('runas value must be an integer user id\n');
+          usage(io);
+          throw new Exit(1);
+        }
+        o.runas = v;
+        break;
+      }
+      case '--kernel':
+        o.kernel = a;
+        break;
+      case '--ramdisk':
+        o.ramdisk = a;
+        break;
+      case '--args':
+        o.args = a;
+        break;
+      case '--offset': {
+        const v = pyInt(a);
+        if (v === null) {
+          io.out('offset value must be an integer\n');
+          usage(io);
+          throw new Exit(1);
+        }
+        o.offset = v;
+        break;
+      }
+      case '--entry':
+        o.entry = a;
+        o.interactive = false;
+        break;
+      case '--isconfig':
+        o.isconfig = true;
+        break;
+      case '--debug':
+        o.debug = true;
+        break;
+      case '--output-format':
+        if (a !== 'sxp' && a !== 'simple' && a !== 'simple0') {
+          io.out(`unknown output format ${a}\n`);
+          usage(io);
+          throw new Exit(1);
+        }
+        o.format = a;
+        break;
+      case '--output-directory': {
+        let ok = false;
+        try {
+          ok = statSync(a).isDirectory();
+        } catch {
+          ok = false;
+        }
+        if (!ok) {
+          io.out(`${a} is not an existing directory\n`);
+          throw new Exit(1);
+        }
+        o.outdir = `${a}/`;
+        break;
+      }
+      case '--max-file-size': {
+        const v = pyInt(a);
+        if (v === null || v <= 0 || v > 1024) {
+          io.out('max-file-size must be an integer number of MiB in 1..1024\n');
+          usage(io);
+          throw new Exit(1);
+        }
+        o.limits = { ...o.limits, fileBytes: v * 2 ** 20 };
+        break;
+      }
+      case '--filesystems':
+        // Validated by the worker against the registry.
+        break;
+    }
+  }
+  if (o.interactive && o.runas) {
+    io.err('In order to use --runas, you must also set --entry or -q\n');
+    throw new Exit(1);
+  }
+  if (o.listEntries) o.interactive = false;
+  return o;
+}
+
+function packageRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+}
+
+let prlimitPath: string | null | undefined;
+function findPrlimit(): string | null {
+  if (prlimitPath !== undefined) return prlimitPath;
+  prlimitPath = null;
+  for (const p of ['/usr/bin/prlimit', '/bin/prlimit']) if (existsSync(p)) prlimitPath = p;
+  return prlimitPath;
+}
+
+function ramLimitBytes(env: NodeJS.ProcessEnv): number {
+  const mb = pyInt(env.PYGRUB_MAX_RAM_USAGE_MB ?? '');
+  return (mb !== null && mb >= 512 && mb <= 65536 ? mb : 1024) * 2 ** 20;
+}
+
+/** Runs the worker with the descriptors it needs and nothing else; resolves with its final message. */
+async function runWorker(
+  o: Options,
+  fds: { image: number; kernel: number | null; ramdisk: number | null },
+  io: Io,
+  env: NodeJS.ProcessEnv,
+): Promise<WorkerMessage> {
+  const root = packageRoot();
+  const workerJs = join(root, 'dist/cli/worker.js');
+  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const req: WorkerRequest = {
+    ...(o.entry !== undefined ? { entry: o.entry } : {}),
+    ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
+    ...(o.ramdisk !== undefined ? { ramdisk: o.ramdisk } : {}),
+    ...(o.offset !== undefined ? { offset: o.offset } : {}),
+    ...(o.isconfig ? { isconfig: o.image } : {}),
+    args: o.args,
+    listEntries: o.listEntries,
+    notReally: o.notReally,
+    interactive: o.interactive,
+    limits: o.limits,
+  };
+  const nodeFlags = [
+    '--experimental-permission',
+    `--allow-fs-read=${root}`,
+    '--max-old-space-size=256',
+    '--disable-proto=delete',
+    '--enable-experimental-regexp-engine-on-excessive-backtracks',
+    '--no-warnings',
+  ];
+  let cmd = process.execPath;
+  let argv = [...nodeFlags, workerJs, JSON.stringify(req)];
+  const prlimit = findPrlimit();
+  if (prlimit) {
+    const fsize = Math.max(limits.fileBytes, 1) + 4096;
+    argv = [`--data=${ramLimitBytes(env)}`, `--fsize=${fsize}`, '--core=0', '--nofile=64', '--', cmd, ...argv];
+    cmd = prlimit;
+  }
+  const child = spawn(cmd, argv, {
+    stdio: ['ignore', 'pipe', 'pipe', fds.image, fds.kernel ?? 'ignore', fds.ramdisk ?? 'ignore', 'pipe'],
+    env: {},
+    cwd: '/',
+    ...(o.runas ? { uid: o.runas, gid: o.runas } : {}),
+  });
+  const chan = (child.stdio as unknown as Socket[])[6] as Socket;
+  const reader = new MessageReader(chan);
+  let log = '';
+  const collect = (b: Buffer) => {
+    if (log.length < 64 << 10) log += b.toString('utf8');
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<number | null>((res) => child.on('close', (code, sig) => res(sig ? 128 : code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), limits.wallMs + 5000);
+  // libxl sends SIGTERM when the domain dies or the console goes away: stop the worker, remove what
+  // we created, and go.
+  const onSignal = (sig: NodeJS.Signals) => {
+    child.kill('SIGKILL');
+    removeCreated();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    for (;;) {
+      let msg: WorkerMessage;
+      try {
+        msg = validateMessage(await reader.next());
+      } catch (e) {
+        const code = await exited;
+        const detail = escapeForTerminal(log.trim().split('\n').slice(-1)[0] ?? '');
+        return { type: 'error', error: { code: 'Io', message: `worker failed (exit ${code})${detail ? `: ${detail}` : ''}`, data: {} }, failures: [] };
+      }
+      if (msg.type === 'menu') {
+        const choice = await chooseEntry(msg, io);
+        await send(chan, { type: 'choose', index: choice.index, edited: choice.edited });
+        continue;
+      }
+      await exited;
+      if (o.debug && log) io.err(escapeForTerminal(log));
+      return msg;
+    }
+  } finally {
+    clearTimeout(timer);
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+  }
+}
+
+/** Files this run created and has not reported: removed on every failure path. */
+const created: string[] = [];
+function removeCreated(): void {
+  for (const p of created.splice(0)) {
+    try {
+      unlinkSync(p);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function isStr(x: unknown): x is string {
+  return typeof x === 'string';
+}
+function isNat(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+/** Closed-shape check of everything the worker says; anything else is a worker failure. */
+function validateMessage(m: unknown): WorkerMessage {
+  const x = m as Record<string, unknown>;
+  const bad = () => new Error('malformed worker message');
+  if (typeof x !== 'object' || x === null) throw bad();
+  const strs = (a: unknown) => Array.isArray(a) && a.every(isStr);
+  switch (x.type) {
+    case 'result':
+      if (
+        isNat(x.kernelBytes) && (x.ramdiskBytes === null || isNat(x.ramdiskBytes)) && isStr(x.args) && isStr(x.listing) && strs(x.warnings) &&
+        isStr(x.partition) && isStr(x.how) && (x.config === null || (typeof x.config === 'object' && isStr((x.config as { format?: unknown }).format) && isStr((x.config as { path?: unknown }).path)))
+      )
+        return x as WorkerMessage;
+      break;
+    case 'listing':
+      if (isStr(x.listing) && strs(x.failures)) return x as WorkerMessage;
+      break;
+    case 'error': {
+      const e = x.error as Record<string, unknown> | null;
+      if (e && isStr(e.code) && isStr(e.message) && strs(x.failures)) return x as WorkerMessage;
+      break;
+    }
+    case 'menu':
+      if (Array.isArray(x.entries) && isNat(x.defaultIndex)) return x as WorkerMessage;
+      break;
+  }
+  throw bad();
+}
+
+export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const io: Io = {
+    out: (s) => writeSync(1, s),
+    err: (s) => writeSync(2, s),
+  };
+  const fdsToClose: number[] = [];
+  try {
+    const o = parseCommandLine(args, io, env);
+    mkdirSync(o.outdir, { recursive: true, mode: 0o700 });
+    let kernel: { fd: number; path: string } | null = null;
+    let ramdisk: { fd: number; path: string } | null = null;
+    if (!o.notReally && !o.listEntries && !o.isconfig) {
+      kernel = mkstemp(o.outdir, 'boot_kernel.');
+      created.push(kernel.path);
+      fdsToClose.push(kernel.fd);
+      ramdisk = mkstemp(o.outdir, 'boot_ramdisk.');
+      created.push(ramdisk.path);
+      fdsToClose.push(ramdisk.fd);
+    }
+    const outFd = o.output === null ? 1 : openSync(o.output, C.O_WRONLY);
+    if (outFd !== 1) fdsToClose.push(outFd);
+    let imageFd: number;
+    try {
+      imageFd = openSync(o.image, C.O_RDONLY | C.O_NOCTTY);
+    } catch (e) {
+      io.err(`tsgrub: cannot open ${escapeForTerminal(o.image)}: ${(e as Error).message}\n`);
+      throw new Exit(1);
+    }
+    fdsToClose.push(imageFd);
+    const msg = await runWorker(o, { image: imageFd, kernel: kernel?.fd ?? null, ramdisk: ramdisk?.fd ?? null }, io, env);
+    if (msg.type === 'listing') {
+      io.out(sanitizeBlock(msg.listing));
+      for (const f of msg.failures) if (o.debug) io.err(`${escapeForTerminal(f)}\n`);
+      return 0;
+    }
+    if (msg.type === 'error') {
+      io.err(`tsgrub: ${escapeForTerminal(msg.error.message)}\n`);
+      for (const f of msg.failures) io.err(`  ${escapeForTerminal(f)}\n`);
+      return 1;
+    }
+    if (msg.type !== 'result') return 1;
+    if (msg.config) io.err(`Using <class '${CONFIG_CLASS.get(msg.config.format) ?? 'tsgrub.Config'}'> to parse ${escapeForTerminal(msg.config.path)}\n`);
+    for (const w of msg.warnings) io.err(`WARNING: ${escapeForTerminal(w)}\n`);
+    // Check the worker's claims against the files themselves.
+    const cap = { ...DEFAULT_LIMITS, ...o.limits }.fileBytes;
+    if (kernel) {
+      const size = fstatSync(kernel.fd).size;
+      if (size !== msg.kernelBytes || size > cap || size === 0) {
+        io.err(`tsgrub: kernel copy is inconsistent (${size} bytes written, ${msg.kernelBytes} claimed)\n`);
+        return 1;
+      }
+    }
+    let ramdiskPath: string | null = null;
+    if (ramdisk) {
+      const size = fstatSync(ramdisk.fd).size;
+      if (msg.ramdiskBytes === null) {
+        closeSync(ramdisk.fd);
+        fdsToClose.splice(fdsToClose.indexOf(ramdisk.fd), 1);
+        unlinkSync(ramdisk.path);
+        created.splice(created.indexOf(ramdisk.path), 1);
+      } else {
+        if (size !== msg.ramdiskBytes || size > cap) {
+          io.err(`tsgrub: ramdisk copy is inconsistent (${size} bytes written, ${msg.ramdiskBytes} claimed)\n`);
+          return 1;
+        }
+        ramdiskPath = ramdisk.path;
+      }
+    }
+    const argsBytes = Buffer.byteLength(msg.args);
+    if (argsBytes > 1023) io.err(`WARNING: kernel arguments are ${argsBytes} bytes; the domain builder keeps only 1023\n`);
+    let text: string;
+    try {
+      text = formatResult({ kernel: kernel?.path ?? null, ramdisk: ramdiskPath, args: msg.args || null }, o.format);
+    } catch (e) {
+      io.err(`tsgrub: ${(e as Error).message}\n`);
+      return 1;
+    }
+    writeSync(outFd, Buffer.from(text, 'utf8'));
+    created.length = 0; // reported: never remove
+    return 0;
+  } catch (e) {
+    if (e instanceof Exit) return e.status;
+    io.err(`tsgrub: ${escapeForTerminal((e as Error).message)}\n`);
+    return 1;
+  } finally {
+    for (const fd of fdsToClose) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    removeCreated();
+  }
+}
+
+function sanitizeBlock(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => escapeForTerminal(l))
+    .join('\n');
+}

@@ -1,0 +1,198 @@
+/**
+ * The deprivileged half of tsgrub. It inherits only: fd 3 the image (read-only), fd 4/5 the kernel
+ * and ramdisk output files (already created by the parent), fd 6 a socket to the parent. It runs
+ * under Node's permission model with no filesystem path granted beyond its own code, an empty
+ * environment, rlimits, and (with --runas) an unprivileged uid. It parses guest bytes, selects the
+ * entry, streams the files into fd 4/5 and reports sizes; the parent checks them and formats output.
+ */
+import { Socket } from 'node:net';
+import { fstatSync } from 'node:fs';
+import { nodeCodecs } from '../codec/node.ts';
+import { Disk } from '../disk.ts';
+import { TsgrubError, toTsgrubError, IoError } from '../errors.ts';
+import { defaultRegistry } from '../fs/drivers.ts';
+import { createContext, type Limits } from '../limits.ts';
+import { FileSource } from '../node/file-source.ts';
+import { copyToFd } from '../node/copy.ts';
+import { SliceSource } from '../io/source.ts';
+import { loadBoot, type LoaderOptions } from '../boot/loader.ts';
+import { parseConfig } from '../boot/discover.ts';
+import { resolveEntry, buildArgs } from '../boot/select.ts';
+import { decodeUtf8Strict } from '../io/bytes.ts';
+import type { ConfigFormat } from '../boot/types.ts';
+import type { BootEntry, BootMenu } from '../boot/types.ts';
+import { MessageReader, send, type MenuEntryView, type WorkerMessage } from './protocol.ts';
+
+export interface WorkerRequest {
+  entry?: string;
+  kernel?: string;
+  ramdisk?: string;
+  args: string;
+  offset?: number;
+  /** --isconfig: fd 3 is a config file, not a disk; its name picks the parser. */
+  isconfig?: string;
+  listEntries: boolean;
+  notReally: boolean;
+  interactive: boolean;
+  limits: Partial<Limits>;
+}
+
+const FD_IMAGE = 3;
+const FD_KERNEL = 4;
+const FD_RAMDISK = 5;
+const FD_CHANNEL = 6;
+
+function clip(s: string | null, n: number): string | null {
+  return s === null ? null : s.length > n ? s.slice(0, n) : s;
+}
+
+function entryView(e: BootEntry): MenuEntryView {
+  return {
+    title: clip(e.title, 256) as string,
+    kernel: clip(e.kernel, 1024),
+    initrd: clip(e.initrd[0] ?? null, 1024),
+    args: clip(e.args, 4096),
+    lines: e.lines.slice(0, 64).map((l) => clip(l, 1024) as string),
+  };
+}
+
+function failureLines(failures: Array<{ path: string; error: TsgrubError }>): string[] {
+  return failures.slice(0, 64).map((f) => `partition ${f.path}: ${f.error.message}`.slice(0, 512));
+}
+
+async function main(): Promise<void> {
+  const req = JSON.parse(process.argv[2] ?? '{}') as WorkerRequest;
+  const sock = new Socket({ fd: FD_CHANNEL, readable: true, writable: true });
+  const reader = new MessageReader(sock);
+  const reply = async (m: WorkerMessage) => {
+    await send(sock, m);
+  };
+  let failures: Array<{ path: string; error: TsgrubError }> = [];
+  try {
+    const ctx = createContext(req.limits, nodeCodecs);
+    const image = FileSource.fromFd(FD_IMAGE, 'image');
+    if (req.isconfig !== undefined) {
+      await reply({ type: 'listing', listing: await isconfig(image, req, ctx.limits), failures: [] });
+      return;
+    }
+    const disk = await Disk.open(image, ctx, defaultRegistry);
+    const opts: LoaderOptions = {
+      entry: req.entry,
+      kernel: req.kernel,
+      ramdisk: req.ramdisk,
+      args: req.args,
+      listEntries: req.listEntries,
+      only:
+        req.offset !== undefined
+          ? { path: `@${req.offset}`, partition: null, source: new SliceSource(image, Math.min(req.offset, image.size), Math.max(0, image.size - req.offset), 'offset') }
+          : undefined,
+      choose: req.interactive
+        ? async (menu: BootMenu, defaultIndex: number) => {
+            await reply({
+              type: 'menu',
+              entries: menu.entries.slice(0, ctx.limits.menuEntries).map(entryView),
+              defaultIndex,
+              timeout: menu.timeout,
+              hidden: !!menu.hidden,
+              password: !!menu.password,
+              partition: '',
+              configPath: menu.configPath,
+            });
+            const m = (await reader.next()) as { type?: unknown; index?: unknown; edited?: unknown };
+            if (m?.type !== 'choose' || typeof m.index !== 'number') throw new IoError('bad reply from parent');
+            const base = menu.entries[m.index] ?? menu.entries[defaultIndex];
+            const ed = m.edited as { kernel?: unknown; initrd?: unknown; args?: unknown } | null;
+            if (ed && typeof ed.kernel === 'string') {
+              return {
+                title: base?.title ?? 'edited',
+                kernel: ed.kernel,
+                initrd: typeof ed.initrd === 'string' && ed.initrd ? [ed.initrd] : [],
+                args: typeof ed.args === 'string' ? ed.args : null,
+                lines: [],
+                source: 'edited',
+              } satisfies BootEntry as BootEntry;
+            }
+            return base as BootEntry;
+          }
+        : undefined,
+    };
+    const outcome = await loadBoot(disk, opts);
+    failures = outcome.failures;
+    if (req.listEntries) {
+      await reply({ type: 'listing', listing: outcome.listing.slice(0, 60_000), failures: failureLines(failures) });
+      return;
+    }
+    const choice = outcome.choice;
+    if (!choice) {
+      throw new TsgrubError('NotFound', 'Unable to find partition containing kernel');
+    }
+    const { vfs } = choice;
+    let kernelBytes = 0;
+    let ramdiskBytes: number | null = null;
+    const open = async (path: string, what: string) => {
+      try {
+        const node = await vfs.stat(path);
+        if (node.kind !== 'file') throw new TsgrubError('NotFound', `${path} is not a regular file`, { path });
+        return node;
+      } catch (e) {
+        const err = toTsgrubError(e);
+        if (req.notReally && err.code === 'NotFound') throw new TsgrubError('NotFound', `The requested ${what} file does not exist`, { path });
+        throw new TsgrubError(err.code, `Error opening ${path} in guest: ${err.message}`, { ...err.data, path });
+      }
+    };
+    const knode = await open(choice.kernel, 'kernel');
+    const rnode = choice.ramdisk ? await open(choice.ramdisk, 'ramdisk') : null;
+    if (!req.notReally) {
+      kernelBytes = await copyToFd(vfs, knode, FD_KERNEL);
+      if (rnode) ramdiskBytes = await copyToFd(vfs, rnode, FD_RAMDISK);
+    }
+    await reply({
+      type: 'result',
+      kernelBytes,
+      ramdiskBytes,
+      args: choice.args,
+      listing: '',
+      warnings: choice.warnings.slice(0, 32).map((w) => w.slice(0, 512)),
+      partition: choice.candidate.path,
+      how: choice.how,
+      config: choice.menu ? { format: choice.menu.format, path: choice.menu.configPath.slice(0, 1024) } : null,
+    });
+  } catch (e) {
+    const err = toTsgrubError(e);
+    await reply({ type: 'error', error: { code: err.code, message: err.message.slice(0, 2048), data: {} }, failures: failureLines(failures) });
+  } finally {
+    sock.end();
+  }
+}
+
+/** The config format a file name suggests (pygrub always used the GRUB 2 parser here). */
+export function formatForName(name: string): ConfigFormat {
+  const base = name.slice(name.lastIndexOf('/') + 1).toLowerCase();
+  if (base === 'menu.lst' || base === 'grub.conf') return 'grub-legacy';
+  if (base === 'extlinux.conf' || base === 'isolinux.cfg' || base === 'syslinux.cfg' || base === 'pxelinux.cfg') return 'extlinux';
+  if (base === 'lilo.conf') return 'lilo';
+  return 'grub2';
+}
+
+/** --isconfig: parse the file and print what would be booted, as pygrub's debug mode does. */
+async function isconfig(src: FileSource, req: WorkerRequest, limits: ReturnType<typeof createContext>['limits']): Promise<string> {
+  const bytes = await src.read(0, Math.min(src.size, limits.configBytes));
+  const text = decodeUtf8Strict(bytes);
+  if (text === null) throw new TsgrubError('Config', 'config file is not valid UTF-8');
+  const name = req.isconfig ?? '';
+  const menu = await parseConfig(formatForName(name), text, name, undefined, limits);
+  const i = resolveEntry(menu, req.entry);
+  const e = menu.entries[i];
+  if (!e) throw new TsgrubError('Config', 'no boot entries in the config');
+  let out = `  kernel: ${e.kernel ?? 'None'}\n`;
+  if (e.initrd[0]) out += `  initrd: ${e.initrd[0]}\n`;
+  out += `  args: ${buildArgs(e.args, req.args)}\n`;
+  return out;
+}
+
+// Make sure the inherited descriptors are what we expect before touching them.
+for (const fd of [FD_IMAGE, FD_CHANNEL]) fstatSync(fd);
+main().catch((e) => {
+  process.stderr.write(`tsgrub worker: ${toTsgrubError(e).message}\n`);
+  process.exitCode = 70;
+});
