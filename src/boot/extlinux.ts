@@ -179,13 +179,18 @@ export async function parseExtlinux(text: string, opts: ExtlinuxOptions): Promis
         kernel = null;
       }
     } else if (args !== null) {
-      // initrd= tokens become the ramdisk and leave the args (pygrub; case-insensitive keyword).
-      const kept: string[] = [];
-      for (const tok of args.split(' ')) {
-        if (tok.toLowerCase().startsWith('initrd=')) initrd = splitList(tok.slice(7));
-        else kept.push(tok);
+      // initrd= tokens become the ramdisk and leave the args exactly as pygrub cuts them out
+      // (ExtLinuxConf.set_from_line: the token's text is removed, the spaces around it stay, then the
+      // whole value is stripped), so `ro initrd=/i quiet` gives `ro  quiet` byte for byte.
+      if (args.includes('initrd=')) {
+        let text = args;
+        for (const tok of args.trim().split(' ')) {
+          if (!tok.toLowerCase().startsWith('initrd=')) continue;
+          initrd = splitList(tok.slice(7));
+          text = text.split(tok).join('');
+        }
+        args = text.trim();
       }
-      args = kept.join(' ').trim();
       if (args === '') args = null;
     }
     if (d.comboot && unbootable === undefined) {

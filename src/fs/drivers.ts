@@ -7,11 +7,12 @@ import { btrfs } from './btrfs/index.ts';
 import { ext } from './ext/index.ts';
 import { fat } from './fat/index.ts';
 import { iso9660 } from './iso9660/index.ts';
+import { reiserfs } from './reiserfs/index.ts';
 import { FilesystemRegistry } from './registry.ts';
 import type { FilesystemDriver } from './types.ts';
 import { ufs } from './ufs/index.ts';
 import { xfs } from './xfs/index.ts';
 
-export const builtinDrivers: readonly FilesystemDriver[] = Object.freeze([ext, xfs, btrfs, ufs, iso9660, fat]);
+export const builtinDrivers: readonly FilesystemDriver[] = Object.freeze([ext, xfs, btrfs, reiserfs, ufs, iso9660, fat]);
 
 export const defaultRegistry = new FilesystemRegistry(builtinDrivers);
