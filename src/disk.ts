@@ -7,17 +7,33 @@ import { isTsgrubError, type TsgrubError, toTsgrubError, UnsupportedError } from
 import type { ByteSource } from './io/source.ts';
 import type { Context } from './limits.ts';
 import { scanPartitions } from './partition/index.ts';
+import { openContainer } from './image/index.ts';
+import type { ContainerOptions } from './image/types.ts';
+import { scanLvm, type LogicalVolume } from './lvm/index.ts';
 import type { Partition, PartitionTable } from './partition/types.ts';
 import type { FilesystemRegistry } from './fs/registry.ts';
 import type { FilesystemDriver, OpenOptions, ProbeResult, Volume } from './fs/types.ts';
 import { Vfs } from './fs/vfs.ts';
 
-/** A place a filesystem may live: the whole disk (`partition` null, path "0") or one partition. */
+/**
+ * A place a filesystem may live: the whole disk (`partition` null, path "0"), one partition, or an
+ * LVM logical volume (path "vg/lv").
+ */
 export interface Candidate {
   readonly path: string;
   readonly partition: Partition | null;
   readonly source: ByteSource;
+  readonly lv?: LogicalVolume;
 }
+
+export interface DiskOptions {
+  /** Container options (backing files are only followed when `allowBacking` and a resolver are given). */
+  readonly container?: ContainerOptions;
+}
+
+/** Partition types that carry an LVM physical volume. */
+const LVM_MBR_TYPE = '0x8e';
+const LVM_GPT_TYPE = 'e6d6d379-f507-44c2-a23c-238f2a3df928';
 
 export interface ProbedCandidate extends Candidate {
   readonly fs: ProbeResult | null;
@@ -29,24 +45,42 @@ const ISO_MAGIC = [0x43, 0x44, 0x30, 0x30, 0x31]; // "CD001"
 
 export class Disk {
   private constructor(
+    /** The virtual disk (after any container). */
     readonly source: ByteSource,
     readonly table: PartitionTable,
     readonly ctx: Context,
     readonly registry: FilesystemRegistry,
+    /** Container format (qcow2, vhd, …) or null for a raw image, and the backing chain followed. */
+    readonly container: { format: string | null; chain: readonly string[] },
+    /** LVM logical volumes found on the disk's PVs. */
+    readonly lvs: readonly LogicalVolume[],
   ) {}
 
-  static async open(source: ByteSource, ctx: Context, registry: FilesystemRegistry): Promise<Disk> {
+  static async open(image: ByteSource, ctx: Context, registry: FilesystemRegistry, options: DiskOptions = {}): Promise<Disk> {
+    const opened = await openContainer(image, ctx, options.container ?? {});
+    const source = opened.source;
     const table = await scanPartitions(source, ctx);
-    return new Disk(source, table, ctx, registry);
+    const pvs = table.partitions.filter((p) => !p.container && (p.type.toLowerCase() === LVM_MBR_TYPE || p.type.toLowerCase() === LVM_GPT_TYPE)).map((p) => ({ path: p.path, source: p.source }));
+    if (table.partitions.length === 0) pvs.push({ path: '0', source });
+    let lvs: LogicalVolume[] = [];
+    try {
+      lvs = await scanLvm(pvs, ctx);
+    } catch (e) {
+      // A broken PV on the whole disk of an unpartitioned image must not hide its filesystem.
+      if (!isTsgrubError(e) || table.partitions.length > 0) throw e;
+    }
+    return new Disk(source, table, ctx, registry, { format: opened.format, chain: opened.chain }, lvs);
   }
 
   whole(): Candidate {
     return { path: '0', partition: null, source: this.source };
   }
 
-  /** Every partition that may hold a filesystem (containers excluded), in table order. */
+  /** Every partition that may hold a filesystem (containers excluded), in table order, then the LVs. */
   partitions(): Candidate[] {
-    return this.table.partitions.filter((p) => !p.container).map((p) => ({ path: p.path, partition: p, source: p.source }));
+    const parts: Candidate[] = this.table.partitions.filter((p) => !p.container).map((p) => ({ path: p.path, partition: p, source: p.source }));
+    const lvs: Candidate[] = this.lvs.filter((lv) => lv.available).map((lv) => ({ path: lv.name, partition: null, source: lv.source, lv }));
+    return [...parts, ...lvs];
   }
 
   /** True when the disk carries an ISO 9660 volume at offset 0 (a hybrid ISO behind an MBR/GPT). */
@@ -71,7 +105,9 @@ export class Disk {
   candidate(path: string): Candidate | null {
     if (path === '0') return this.whole();
     const p = this.table.partitions.find((x) => x.path === path);
-    return p ? { path: p.path, partition: p, source: p.source } : null;
+    if (p) return { path: p.path, partition: p, source: p.source };
+    const lv = this.lvs.find((x) => x.name === path);
+    return lv ? { path: lv.name, partition: null, source: lv.source, lv } : null;
   }
 
   async probe(c: Candidate): Promise<ProbedCandidate> {

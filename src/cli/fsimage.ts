@@ -31,6 +31,7 @@ Options:
       --json               machine-readable output
       --dataset NAME       ZFS dataset to open
       --subvolume PATH     btrfs subvolume to open
+      --allow-backing      follow qcow2 backing / VHD parent files in the image's folder
       --debug              stack traces on errors
   -h, --help`;
 
@@ -55,6 +56,8 @@ function isoTime(t: number | undefined): string {
   const d = new Date(t * 1000);
   return Number.isNaN(d.getTime()) ? '-' : d.toISOString().replace('T', ' ').slice(0, 19);
 }
+
+class ReaderGone extends Error {}
 
 interface Out {
   out(s: string | Uint8Array): void;
@@ -99,10 +102,22 @@ async function probe(disk: Disk, json: boolean, o: Out): Promise<void> {
       error: probed?.error ? probed.error.toJSON() : null,
     });
   }
+  for (const lv of disk.lvs) {
+    const c = { path: lv.name, partition: null, source: lv.source };
+    const probed = lv.available ? await disk.probe(c) : null;
+    rows.push({
+      path: lv.name, scheme: 'lvm', number: 0, type: 'lv', typeName: 'LVM logical volume', start: 0, size: lv.size, bootable: false, name: lv.lv, uuid: lv.uuid,
+      container: false, parent: null,
+      filesystem: probed?.fs ? { type: probed.fs.type, label: probed.fs.label ?? null, uuid: probed.fs.uuid ?? null } : null,
+      error: lv.error ? lv.error.toJSON() : probed?.error ? probed.error.toJSON() : null,
+    });
+  }
+  const container = disk.container.format;
   if (json) {
-    o.out(`${safeJson({ size: disk.source.size, scheme: t.scheme, id: t.id ?? null, warnings: t.warnings, partitions: rows })}\n`);
+    o.out(`${safeJson({ size: disk.source.size, container, backing: disk.container.chain, scheme: t.scheme, id: t.id ?? null, warnings: t.warnings, partitions: rows })}\n`);
     return;
   }
+  if (container) o.out(`container: ${container}${disk.container.chain.length ? ` (backing: ${disk.container.chain.map(esc).join(' -> ')})` : ''}\n`);
   o.out(`disk: ${disk.source.size} bytes, partition table: ${t.scheme ?? 'none'}${t.id ? ` (id ${esc(t.id)})` : ''}\n`);
   for (const w of t.warnings) o.out(`warning: ${esc(w)}\n`);
   o.out(`${'part'.padEnd(6)} ${'start'.padStart(12)} ${'size'.padStart(12)}  ${'type'.padEnd(22)} ${'fs'.padEnd(8)} label / uuid\n`);
@@ -175,7 +190,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     out: (s) => {
       const b = typeof s === 'string' ? Buffer.from(s) : s;
       let off = 0;
-      while (off < b.length) off += writeSync(1, b, off, b.length - off);
+      while (off < b.length) {
+        try {
+          off += writeSync(1, b, off, b.length - off);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EAGAIN') continue;
+          // The reader went away (`fsimage cat … | head`): stop quietly, as cat does.
+          if (code === 'EPIPE') throw new ReaderGone();
+          throw e;
+        }
+      }
     },
     err: (s) => writeSync(2, s),
   };
@@ -190,6 +215,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         json: { type: 'boolean' },
         dataset: { type: 'string' },
         subvolume: { type: 'string' },
+        'allow-backing': { type: 'boolean' },
         debug: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -203,7 +229,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (!image) throw new InvalidArgumentError(`${cmd}: IMAGE is required\n${USAGE}`);
     const options: OpenOptions | undefined =
       values.dataset || values.subvolume ? { ...(values.dataset ? { dataset: values.dataset } : {}), ...(values.subvolume ? { subvolume: values.subvolume } : {}) } : undefined;
-    const { disk, source } = await openImage(image);
+    const { disk, close } = await openImage(image, { allowBacking: !!values['allow-backing'] });
     try {
       switch (cmd) {
         case 'probe':
@@ -252,9 +278,10 @@ export async function main(argv: readonly string[]): Promise<number> {
           throw new InvalidArgumentError(`unknown command ${cmd}\n${USAGE}`);
       }
     } finally {
-      source.close();
+      close();
     }
   } catch (e) {
+    if (e instanceof ReaderGone || (e as NodeJS.ErrnoException).code === 'EPIPE' || (isTsgrubError(e) && e.message.includes('EPIPE'))) return 141;
     if (debug && e instanceof Error) o.err(`${e.stack ?? e.message}\n`);
     const err = e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? new InvalidArgumentError(e.message) : toTsgrubError(e);
     o.err(`fsimage: ${esc(err.message)}\n`);

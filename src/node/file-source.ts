@@ -14,6 +14,9 @@ export class FileSource implements ByteSource {
   readonly name: string;
   readonly fd: number;
   private readonly ownsFd: boolean;
+  /** Counters for benchmarks (read amplification): bytes and calls that reached the descriptor. */
+  bytesRead = 0;
+  readCalls = 0;
 
   private constructor(fd: number, size: number, name: string, ownsFd: boolean) {
     this.fd = fd;
@@ -43,6 +46,8 @@ export class FileSource implements ByteSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
+    this.bytesRead += length;
+    this.readCalls++;
     const buf = new Uint8Array(length);
     let done = 0;
     while (done < length) {
@@ -56,6 +61,30 @@ export class FileSource implements ByteSource {
       done += n;
     }
     return buf;
+  }
+
+  /**
+   * Reads exactly `length` bytes at `offset` into `dst[dstOffset…]`, synchronously: the copy fast
+   * path (copy.ts) reuses one buffer and has nothing else to do while it waits.
+   */
+  readIntoSync(dst: Uint8Array, dstOffset: number, offset: number, length: number): void {
+    checkRange(this, offset, length);
+    if (!Number.isSafeInteger(dstOffset) || dstOffset < 0 || dstOffset + length > dst.length) {
+      throw new RangeError(`readIntoSync: ${length} bytes at ${dstOffset} do not fit a buffer of ${dst.length}`);
+    }
+    this.bytesRead += length;
+    this.readCalls++;
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = readSync(this.fd, dst, dstOffset + done, length - done, offset + done);
+      } catch (e) {
+        throw new IoError(`read failed: ${(e as Error).message}`, offset + done);
+      }
+      if (n === 0) throw new IoError(`short read (${done} of ${length} bytes)`, offset + done);
+      done += n;
+    }
   }
 
   close(): void {
