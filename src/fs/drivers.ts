@@ -12,7 +12,8 @@ import { FilesystemRegistry } from './registry.ts';
 import type { FilesystemDriver } from './types.ts';
 import { ufs } from './ufs/index.ts';
 import { xfs } from './xfs/index.ts';
+import { zfs } from './zfs/index.ts';
 
-export const builtinDrivers: readonly FilesystemDriver[] = Object.freeze([ext, xfs, btrfs, reiserfs, ufs, iso9660, fat]);
+export const builtinDrivers: readonly FilesystemDriver[] = Object.freeze([ext, xfs, btrfs, zfs, reiserfs, ufs, iso9660, fat]);
 
 export const defaultRegistry = new FilesystemRegistry(builtinDrivers);
