@@ -87,6 +87,7 @@ export function configFs(vfs: Vfs): ConfigFs {
 }
 
 const SOLARIS_AMD64 = '/platform/i86xpv/kernel/amd64/unix';
+const ZFS_BOOTFS_VAR = '$ZFS-BOOTFS';
 const SOLARIS_32 = '/platform/i86xpv/kernel/unix';
 
 /** Upstream pygrub's sniff_solaris args rewrite (pygrub-spec §5), kept byte for byte. */
@@ -148,19 +149,25 @@ export async function loadBoot(disk: Disk, opts: LoaderOptions): Promise<LoaderO
       failures.push({ path: cand.path, error: e });
       continue;
     }
-    const bootstring = vfs.volume.bootstring?.() ?? null;
-    const finish = (c: Omit<BootChoice, 'candidate' | 'vfs' | 'args'> & { args: string }): LoaderOutcome => ({
-      choice: { ...c, candidate: cand, vfs, args: applyBootstring(c.args, bootstring) },
-      listing,
-      failures,
-    });
+    const finish = (c: Omit<BootChoice, 'candidate' | 'vfs' | 'args'> & { args: string }, from: Vfs = vfs): LoaderOutcome => {
+      const bootstring = from.volume.bootstring?.() ?? null;
+      // Solaris GRUB's $ZFS-BOOTFS expands to the boot string itself; otherwise pygrub's rule applies.
+      const args = bootstring && c.args.includes(ZFS_BOOTFS_VAR) ? c.args.split(ZFS_BOOTFS_VAR).join(bootstring) : applyBootstring(c.args, bootstring);
+      return { choice: { ...c, candidate: cand, vfs: from, args }, listing, failures };
+    };
     try {
       const solaris = await sniffSolaris(vfs);
       if (opts.kernel) {
         const args = solaris ? solarisArgs(opts.kernel, extra) : extra;
         return finish({ menu: null, index: -1, kernel: opts.kernel, ramdisk: opts.ramdisk ?? null, args, how: 'kernel-option', warnings: [] });
       }
-      const menu = await findBootConfig(configFs(vfs), vfs.ctx.limits);
+      let menu = await findBootConfig(configFs(vfs), vfs.ctx.limits);
+      // Solaris keeps menu.lst in the pool's root dataset (/<pool>/boot/grub/menu.lst) while the
+      // kernel lives in the boot dataset the driver opened: look there too.
+      if (!menu && vfs.volume.type === 'zfs' && vfs.volume.label) {
+        const poolRoot = await disk.open(cand, { dataset: vfs.volume.label });
+        menu = await findBootConfig(configFs(poolRoot), vfs.ctx.limits);
+      }
       if (!menu) {
         if (solaris) {
           return finish({ menu: null, index: -1, kernel: solaris.kernel, ramdisk: solaris.ramdisk, args: solarisArgs(solaris.kernel, extra), how: 'solaris', warnings: [] });
@@ -184,8 +191,15 @@ export async function loadBoot(disk: Disk, opts: LoaderOptions): Promise<LoaderO
       if (!entry.kernel) {
         throw new ConfigError('Unbootable', `entry ${index} has no kernel${entry.unbootable ? ` (${entry.unbootable})` : ''}`);
       }
-      const args = buildArgs(entry.args, extra);
-      return finish({ menu, index, kernel: entry.kernel, ramdisk: entry.initrd[0] ?? null, args, how: 'config', warnings: [...menu.warnings] });
+      let from = vfs;
+      let args = buildArgs(entry.args, extra);
+      if (menu.format === 'solaris') {
+        // A Solaris entry's `bootfs` names the dataset holding its kernel; the Solaris PV kernel
+        // takes its own path as the first word of the command line (as pygrub's sniff builds it).
+        if (entry.bootfs && vfs.volume.type === 'zfs') from = await disk.open(cand, { dataset: entry.bootfs });
+        if (entry.kernel.startsWith('/platform/')) args = solarisArgs(entry.kernel, args.trim());
+      }
+      return finish({ menu, index, kernel: entry.kernel, ramdisk: entry.initrd[0] ?? null, args, how: 'config', warnings: [...menu.warnings] }, from);
     } catch (e) {
       if (!isTsgrubError(e)) throw e;
       failures.push({ path: cand.path, error: toTsgrubError(e) });

@@ -299,7 +299,7 @@ async function runWorker(
   const prlimit = findPrlimit();
   if (prlimit) {
     const fsize = Math.max(limits.fileBytes, 1) + 4096;
-    argv = [`--data=${ramLimitBytes(env)}`, `--fsize=${fsize}`, '--core=0', '--nofile=64', '--', cmd, ...argv];
+    argv = [`--data=${ramLimitBytes(env)}`, `--fsize=${fsize}`, '--core=0', '--nofile=512', '--', cmd, ...argv];
     cmd = prlimit;
   }
   const child = spawn(cmd, argv, {
@@ -334,7 +334,9 @@ async function runWorker(
         msg = validateMessage(await reader.next());
       } catch (e) {
         const code = await exited;
-        const detail = escapeForTerminal(log.trim().split('\n').slice(-1)[0] ?? '');
+        if (o.debug && log) io.err(escapeForTerminal(log).replace(/\\x0A/g, '\n'));
+        const lines = log.trim().split('\n');
+        const detail = escapeForTerminal(lines.find((l) => /Error|error:/.test(l)) ?? lines.at(-1) ?? '');
         return { type: 'error', error: { code: 'Io', message: `worker failed (exit ${code})${detail ? `: ${detail}` : ''}`, data: {} }, failures: [] };
       }
       if (msg.type === 'menu') {
