@@ -29,7 +29,6 @@ export function toKey(str: string | undefined, k: KeyInfo | undefined): Key | nu
     if (name === 'c') return null; // handled as interrupt
     return { ctrl: name };
   }
-  if (k?.meta) return null;
   switch (name) {
     case 'up': return 'up';
     case 'down': return 'down';
@@ -44,7 +43,7 @@ export function toKey(str: string | undefined, k: KeyInfo | undefined): Key | nu
     case 'backspace': return 'backspace';
     case 'delete': return 'delete';
   }
-  if (str === undefined || str === '') return null;
+  if (k?.meta || str === undefined || str === '') return null;
   const cp = str.codePointAt(0) as number;
   // One printable code point: no C0, DEL or C1 control can enter an edited line.
   if ([...str].length !== 1 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return null;
@@ -163,7 +162,9 @@ export function runMenu(msg: MenuMessage): Promise<Choice> {
       restore();
       reraise('SIGTERM');
     }
-    emitKeypressEvents(input);
+    // Without a readline interface Node never times out a lone ESC (it waits for the next byte to
+    // tell Esc from Alt-x); 50 ms is ample for a sequence sent in one write over a pty.
+    emitKeypressEvents(input, { escapeCodeTimeout: 50 } as unknown as Parameters<typeof emitKeypressEvents>[1]);
     input.setRawMode(true);
     input.resume();
     timer = setInterval(() => update('tick'), 1000);

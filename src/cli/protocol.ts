@@ -15,9 +15,17 @@ export interface MenuEntryView {
   readonly lines: readonly string[];
 }
 
+export interface WorkerIdentity {
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups: readonly number[];
+  readonly pathsDenied: boolean;
+  readonly limits: readonly string[];
+}
+
 export type WorkerMessage =
   | { type: 'menu'; entries: MenuEntryView[]; defaultIndex: number; timeout: number | null; hidden: boolean; password: boolean; partition: string; configPath: string }
-  | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null }
+  | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null; identity?: WorkerIdentity }
   | { type: 'listing'; listing: string; failures: string[] }
   | { type: 'error'; error: { code: string; message: string; data: Record<string, unknown> }; failures: string[] };
 

@@ -289,6 +289,8 @@ async function runWorker(
   const nodeFlags = [
     '--experimental-permission',
     `--allow-fs-read=${root}`,
+    // Only so the worker can report its own rlimits (--debug, isolation tests).
+    '--allow-fs-read=/proc/self/limits',
     '--max-old-space-size=256',
     '--disable-proto=delete',
     '--enable-experimental-regexp-engine-on-excessive-backtracks',
@@ -323,10 +325,11 @@ async function runWorker(
   const onSignal = (sig: NodeJS.Signals) => {
     child.kill('SIGKILL');
     removeCreated();
-    process.exit(sig === 'SIGINT' ? 130 : 143);
+    process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143);
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  process.once('SIGHUP', onSignal);
   try {
     for (;;) {
       let msg: WorkerMessage;
@@ -334,10 +337,11 @@ async function runWorker(
         msg = validateMessage(await reader.next());
       } catch (e) {
         const code = await exited;
+        // The worker died without a verdict (killed at a limit, out of memory): say so in one fixed
+        // line; what it printed is guest-influenced noise, shown only with --debug.
         if (o.debug && log) io.err(escapeForTerminal(log).replace(/\\x0A/g, '\n'));
-        const lines = log.trim().split('\n');
-        const detail = escapeForTerminal(lines.find((l) => /Error|error:/.test(l)) ?? lines.at(-1) ?? '');
-        return { type: 'error', error: { code: 'Io', message: `worker failed (exit ${code})${detail ? `: ${detail}` : ''}`, data: {} }, failures: [] };
+        const why = code === 128 ? 'was killed (a time or memory limit)' : `exited with status ${code}`;
+        return { type: 'error', error: { code: 'Io', message: `the image parser ${why} without a result`, data: {} }, failures: [] };
       }
       if (msg.type === 'menu') {
         const choice = await chooseEntry(msg, io);
@@ -352,6 +356,7 @@ async function runWorker(
     clearTimeout(timer);
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGHUP', onSignal);
   }
 }
 
@@ -444,6 +449,10 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
       return 1;
     }
     if (msg.type !== 'result') return 1;
+    if (o.debug && msg.identity) {
+      const id = msg.identity;
+      io.err(`tsgrub: worker ran as uid ${id.uid} gid ${id.gid} groups [${id.groups.join(',')}], path access ${id.pathsDenied ? 'denied' : 'ALLOWED'}; ${id.limits.join('; ')}\n`);
+    }
     if (msg.config) io.err(`Using <class '${CONFIG_CLASS.get(msg.config.format) ?? 'tsgrub.Config'}'> to parse ${escapeForTerminal(msg.config.path)}\n`);
     for (const w of msg.warnings) io.err(`WARNING: ${escapeForTerminal(w)}\n`);
     // Check the worker's claims against the files themselves.

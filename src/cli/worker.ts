@@ -6,7 +6,7 @@
  * entry, streams the files into fd 4/5 and reports sizes; the parent checks them and formats output.
  */
 import { Socket } from 'node:net';
-import { fstatSync } from 'node:fs';
+import { fstatSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { nodeCodecs } from '../codec/node.ts';
 import { Disk } from '../disk.ts';
 import { TsgrubError, toTsgrubError, IoError } from '../errors.ts';
@@ -156,6 +156,7 @@ async function main(): Promise<void> {
       partition: choice.candidate.path,
       how: choice.how,
       config: choice.menu ? { format: choice.menu.format, path: choice.menu.configPath.slice(0, 1024) } : null,
+      identity: identity(),
     });
   } catch (e) {
     const err = toTsgrubError(e);
@@ -163,6 +164,30 @@ async function main(): Promise<void> {
   } finally {
     sock.end();
   }
+}
+
+/**
+ * What confines this process, as seen from inside: uid/gid/groups, whether opening a path is denied
+ * (Node's permission model), and the rlimits the parent asked prlimit for. Reported with --debug and
+ * checked by the isolation tests.
+ */
+function identity(): { uid: number; gid: number; groups: number[]; pathsDenied: boolean; limits: string[] } {
+  let pathsDenied = false;
+  try {
+    closeSync(openSync('/etc/passwd', 'r'));
+  } catch (e) {
+    pathsDenied = (e as { code?: string }).code === 'ERR_ACCESS_DENIED';
+  }
+  let limits: string[] = [];
+  try {
+    limits = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .filter((l) => /^Max (data size|file size|open files|core file size)/.test(l))
+      .map((l) => l.replace(/\s+/g, ' ').trim());
+  } catch {
+    limits = [];
+  }
+  return { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [], pathsDenied, limits };
 }
 
 /** The config format a file name suggests (pygrub always used the GRUB 2 parser here). */
