@@ -6,6 +6,7 @@ import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { CorruptError, LimitExceededError } from '../errors.ts';
 import { lz4BlockDecode } from './lz4.ts';
 import { lzo1xDecode } from './lzo.ts';
+import { xzDecode } from './xz.ts';
 import type { CodecTable, Decoder } from './types.ts';
 import { zstdDecode } from './zstd.ts';
 
@@ -37,4 +38,5 @@ export const nodeCodecs: CodecTable = Object.freeze({
   zstd: zstdDecode,
   lz4: lz4BlockDecode,
   lzo: lzo1xDecode,
+  xz: xzDecode,
 });

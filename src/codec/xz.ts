@@ -3,15 +3,25 @@
  * API). squashfs stores one whole .xz stream per block. The output is bounded by the caller's
  * `maxOutput` (the block size), never by the stream: decoding stops as soon as it is passed.
  */
-import * as xzModule from 'xz-decompress';
+import type * as XzModule from 'xz-decompress';
 import { CorruptError, LimitExceededError, TsgrubError } from '../errors.ts';
 import type { AsyncDecoder } from './types.ts';
 
-// The package is a CommonJS webpack bundle: Node's ESM loader exposes its exports under `default`,
-// bundlers under the namespace itself.
-type XzCtor = typeof xzModule.XzReadableStream;
-const XzReadableStream: XzCtor =
-  (xzModule as unknown as { default?: { XzReadableStream?: XzCtor } }).default?.XzReadableStream ?? xzModule.XzReadableStream;
+// Loaded on first use: the wasm bundle is only needed for xz-compressed images, and importing it
+// eagerly would cost every run (and every browser bundle) its startup time.
+type XzCtor = typeof XzModule.XzReadableStream;
+let ctor: Promise<XzCtor> | null = null;
+function loadXz(): Promise<XzCtor> {
+  ctor ??= import('xz-decompress').then((m) => {
+    // The package is a CommonJS webpack bundle: Node's ESM loader exposes its exports under
+    // `default`, bundlers under the namespace itself.
+    const ns = m as unknown as { XzReadableStream?: XzCtor; default?: { XzReadableStream?: XzCtor } };
+    const c = ns.default?.XzReadableStream ?? ns.XzReadableStream;
+    if (!c) throw new CorruptError('xz', 'xz-decompress does not export XzReadableStream');
+    return c;
+  });
+  return ctor;
+}
 
 export const xzDecode: AsyncDecoder = async (input, maxOutput) => {
   const source = new ReadableStream<Uint8Array>({
@@ -25,6 +35,7 @@ export const xzDecode: AsyncDecoder = async (input, maxOutput) => {
   const parts: Uint8Array[] = [];
   let total = 0;
   try {
+    const XzReadableStream = await loadXz();
     reader = new XzReadableStream(source).getReader();
     for (;;) {
       const { done, value } = await reader.read();
