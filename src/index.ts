@@ -64,6 +64,10 @@ export { btrfs } from './fs/btrfs/index.ts';
 export { ufs } from './fs/ufs/index.ts';
 export { iso9660 } from './fs/iso9660/index.ts';
 export { fat } from './fs/fat/index.ts';
+export { zfs } from './fs/zfs/index.ts';
+export { reiserfs } from './fs/reiserfs/index.ts';
+export { squashfs } from './fs/squashfs/index.ts';
+export { erofs } from './fs/erofs/index.ts';
 export { Vfs, type PathLike, type ListedEntry, type StreamOptions } from './fs/vfs.ts';
 export { Disk, type Candidate, type ProbedCandidate } from './disk.ts';
 
