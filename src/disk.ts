@@ -3,7 +3,7 @@
  * partition). Filesystems are probed through a registry; each candidate is opened on its own
  * clamped source, so a filesystem can never read outside its partition.
  */
-import { isTsgrubError, type TsgrubError, toTsgrubError, UnsupportedError } from './errors.ts';
+import { isTsgrubError, TsgrubError, toTsgrubError } from './errors.ts';
 import type { ByteSource } from './io/source.ts';
 import type { Context } from './limits.ts';
 import { scanPartitions } from './partition/index.ts';
@@ -121,7 +121,7 @@ export class Disk {
 
   async open(c: Candidate, options?: OpenOptions): Promise<Vfs> {
     const m = await this.registry.probe(c.source, this.ctx);
-    if (!m) throw new UnsupportedError(`partition ${c.path}: no known filesystem`);
+    if (!m) throw new TsgrubError('Unsupported', c.partition || c.lv ? 'no known filesystem' : 'no partition table or known filesystem', { path: c.path });
     const volume: Volume = await m.driver.open(c.source, this.ctx, options);
     return new Vfs(volume, this.ctx);
   }

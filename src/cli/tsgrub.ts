@@ -103,6 +103,8 @@ export interface Options {
   format: OutputFormat;
   outdir: string;
   limits: Partial<Limits>;
+  /** --filesystems: driver ids allowed to run (GRUB-lockdown-style allowlist); undefined = all. */
+  filesystems?: string[];
   image: string;
 }
 
@@ -234,9 +236,11 @@ export function parseCommandLine(args: readonly string[], io: Io, env: NodeJS.Pr
         o.limits = { ...o.limits, fileBytes: v * 2 ** 20 };
         break;
       }
-      case '--filesystems':
-        // Validated by the worker against the registry.
+      case '--filesystems': {
+        // Checked against the registry by the worker (the parent loads no driver code).
+        o.filesystems = a.split(',').map((x) => x.trim()).filter(Boolean);
         break;
+      }
     }
   }
   if (o.interactive && o.runas) {
@@ -280,6 +284,7 @@ async function runWorker(
     ...(o.ramdisk !== undefined ? { ramdisk: o.ramdisk } : {}),
     ...(o.offset !== undefined ? { offset: o.offset } : {}),
     ...(o.isconfig ? { isconfig: o.image } : {}),
+    ...(o.filesystems ? { filesystems: o.filesystems } : {}),
     args: o.args,
     listEntries: o.listEntries,
     notReally: o.notReally,

@@ -31,6 +31,8 @@ export interface WorkerRequest {
   offset?: number;
   /** --isconfig: fd 3 is a config file, not a disk; its name picks the parser. */
   isconfig?: string;
+  /** Only these filesystem drivers may run. */
+  filesystems?: string[];
   listEntries: boolean;
   notReally: boolean;
   interactive: boolean;
@@ -75,7 +77,12 @@ async function main(): Promise<void> {
       await reply({ type: 'listing', listing: await isconfig(image, req, ctx.limits), failures: [] });
       return;
     }
-    const disk = await Disk.open(image, ctx, defaultRegistry);
+    const unknown = (req.filesystems ?? []).filter((id) => !defaultRegistry.drivers.some((d) => d.id === id));
+    if (unknown.length || req.filesystems?.length === 0) {
+      throw new TsgrubError('InvalidArgument', `unknown filesystem ${unknown.join(',') || '(none)'} in --filesystems; known: ${defaultRegistry.drivers.map((d) => d.id).join(',')}`);
+    }
+    const registry = req.filesystems ? defaultRegistry.only(req.filesystems) : defaultRegistry;
+    const disk = await Disk.open(image, ctx, registry);
     const opts: LoaderOptions = {
       entry: req.entry,
       kernel: req.kernel,
