@@ -12,7 +12,7 @@ mkdir -p "$FIXTURES"
 mktree "$WORK/tree"
 manifest "$WORK/tree" "$FIXTURES/MANIFEST.sha256"
 areas=("$@")
-[ ${#areas[@]} -gt 0 ] || areas=($(cd "$ROOT/scripts/fixtures" && ls *.sh | grep -v '^common.sh$' | sed 's/\.sh$//'))
+[ ${#areas[@]} -gt 0 ] || areas=($(cd "$ROOT/scripts/fixtures" && ls *.sh | grep -v '^common.sh$' | grep -v '^lib-' | sed 's/\.sh$//'))
 for a in "${areas[@]}"; do
   echo "== $a"
   ( . "$ROOT/scripts/fixtures/$a.sh" )
