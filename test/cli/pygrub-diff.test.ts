@@ -133,7 +133,7 @@ function runTool(tool: string, img: string, args: string[], work: string): RunRe
   const outdir = mkdtempSync(join(work, 'out-'));
   const outfile = join(outdir, '..', `${outdir.split('/').pop()}.result`);
   writeFileSync(outfile, '');
-  const env = { ...process.env, TERM: 'vt100' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'vt100' };
   delete env.NODE_EXTRA_CA_CERTS;
   const r = spawnSync(tool, [`--output=${outfile}`, `--output-directory=${outdir}`, ...args, img], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   const files = new Map<string, string>();
