@@ -7,7 +7,8 @@ import { ConfigError, NotFoundError, isTsgrubError, toTsgrubError, type TsgrubEr
 import { decodeUtf8Strict } from '../io/bytes.ts';
 import type { Disk, Candidate } from '../disk.ts';
 import type { Vfs } from '../fs/vfs.ts';
-import type { BootEntry, BootMenu, ConfigFs } from './types.ts';
+import type { BootEntry, BootMenu, ConfigFs, DeviceResolver } from './types.ts';
+import { DiskDevices, locateBootFile } from './devices.ts';
 import { findBootConfig } from './discover.ts';
 import { resolveEntry, buildArgs } from './select.ts';
 import { listEntries } from './list.ts';
@@ -41,6 +42,13 @@ export interface BootChoice {
   readonly args: string;
   readonly how: 'config' | 'kernel-option' | 'solaris' | 'netware';
   readonly warnings: string[];
+  /**
+   * Where the ramdisk is read from when GRUB's device semantics put it on another filesystem than
+   * the kernel (`vfs`); absent when it is `vfs`. Callers copy the ramdisk from `ramdiskVfs ?? vfs`.
+   */
+  readonly ramdiskVfs?: Vfs;
+  /** GRUB devices the kernel and ramdisk are read from (null: the config's filesystem). */
+  readonly devices?: { readonly kernel: string | null; readonly ramdisk: string | null };
 }
 
 export interface LoaderOutcome {
@@ -52,8 +60,9 @@ export interface LoaderOutcome {
 }
 
 /** A ConfigFs over a mounted volume: strict UTF-8, truncated at the config budget as pygrub does. */
-export function configFs(vfs: Vfs): ConfigFs {
+export function configFs(vfs: Vfs, devices?: DeviceResolver): ConfigFs {
   return {
+    ...(devices ? { devices } : {}),
     async readText(path: string): Promise<string | null> {
       let node;
       try {
@@ -88,6 +97,8 @@ export function configFs(vfs: Vfs): ConfigFs {
 
 const SOLARIS_AMD64 = '/platform/i86xpv/kernel/amd64/unix';
 const ZFS_BOOTFS_VAR = '$ZFS-BOOTFS';
+/** The characters Python's str.split() treats as whitespace. */
+const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
 const SOLARIS_32 = '/platform/i86xpv/kernel/unix';
 
 /** Upstream pygrub's sniff_solaris args rewrite (pygrub-spec §5), kept byte for byte. */
@@ -95,7 +106,8 @@ export function solarisArgs(kernel: string, args: string): string {
   if (!args) return kernel;
   const head: string[] = [];
   const tail: string[] = [];
-  for (const tok of args.split(' ')) {
+  // Python's str.split(): any run of Unicode whitespace separates words.
+  for (const tok of args.split(PY_WHITESPACE)) {
     if (tok === '') continue;
     if (tok.startsWith('root=') || tok.startsWith('ip=')) head.push(`${tok} `);
     else if (tok !== kernel) tail.push(`${tok} `);
@@ -140,6 +152,8 @@ export async function loadBoot(disk: Disk, opts: LoaderOptions): Promise<LoaderO
   const extra = opts.args ?? '';
   const dataset = zfsBootfsOption(extra);
   const candidates = opts.only ? [opts.only] : await bootOrder(disk);
+  // GRUB 2 `search` and device names are answered over the whole image, whichever partition holds the config.
+  const devices = new DiskDevices(disk, dataset ? { dataset } : undefined);
   for (const cand of candidates) {
     let vfs: Vfs;
     try {
@@ -149,6 +163,7 @@ export async function loadBoot(disk: Disk, opts: LoaderOptions): Promise<LoaderO
       failures.push({ path: cand.path, error: e });
       continue;
     }
+    devices.setHome(cand, vfs);
     const finish = (c: Omit<BootChoice, 'candidate' | 'vfs' | 'args'> & { args: string }, from: Vfs = vfs): LoaderOutcome => {
       const bootstring = from.volume.bootstring?.() ?? null;
       // Solaris GRUB's $ZFS-BOOTFS expands to the boot string itself; otherwise pygrub's rule applies.
@@ -161,12 +176,12 @@ export async function loadBoot(disk: Disk, opts: LoaderOptions): Promise<LoaderO
         const args = solaris ? solarisArgs(opts.kernel, extra) : extra;
         return finish({ menu: null, index: -1, kernel: opts.kernel, ramdisk: opts.ramdisk ?? null, args, how: 'kernel-option', warnings: [] });
       }
-      let menu = await findBootConfig(configFs(vfs), vfs.ctx.limits);
+      let menu = await findBootConfig(configFs(vfs, devices), vfs.ctx.limits);
       // Solaris keeps menu.lst in the pool's root dataset (/<pool>/boot/grub/menu.lst) while the
       // kernel lives in the boot dataset the driver opened: look there too.
       if (!menu && vfs.volume.type === 'zfs' && vfs.volume.label) {
         const poolRoot = await disk.open(cand, { dataset: vfs.volume.label });
-        menu = await findBootConfig(configFs(poolRoot), vfs.ctx.limits);
+        menu = await findBootConfig(configFs(poolRoot, devices), vfs.ctx.limits);
       }
       if (!menu) {
         if (solaris) {
@@ -199,7 +214,21 @@ export async function loadBoot(disk: Disk, opts: LoaderOptions): Promise<LoaderO
         if (entry.bootfs && vfs.volume.type === 'zfs') from = await disk.open(cand, { dataset: entry.bootfs });
         if (entry.kernel.startsWith('/platform/')) args = solarisArgs(entry.kernel, args.trim());
       }
-      return finish({ menu, index, kernel: entry.kernel, ramdisk: entry.initrd[0] ?? null, args, how: 'config', warnings: [...menu.warnings] }, from);
+      const warnings = [...menu.warnings];
+      const ramdisk = entry.initrd[0] ?? null;
+      if (entry.kernelFrom || entry.deviceNotes?.length || entry.initrdFrom?.some((x) => x)) {
+        // GRUB reads each file from its own device (an explicit `(dev)` prefix, else `$root` as set
+        // by `set root`/`search`), which may be another partition or a loopback file (devices.ts).
+        const k = await locateBootFile(devices, vfs, entry.kernel, entry.kernelFrom, entry.deviceNotes);
+        const r = ramdisk === null ? null : await locateBootFile(devices, vfs, ramdisk, entry.initrdFrom?.[0], entry.deviceNotes);
+        warnings.push(...k.warnings, ...(r?.warnings ?? []));
+        const extraFields = {
+          ...(r && r.vfs !== k.vfs ? { ramdiskVfs: r.vfs } : {}),
+          devices: { kernel: k.device, ramdisk: r?.device ?? null },
+        };
+        return finish({ menu, index, kernel: entry.kernel, ramdisk, args, how: 'config', warnings, ...extraFields }, k.vfs);
+      }
+      return finish({ menu, index, kernel: entry.kernel, ramdisk, args, how: 'config', warnings }, from);
     } catch (e) {
       if (!isTsgrubError(e)) throw e;
       failures.push({ path: cand.path, error: toTsgrubError(e) });

@@ -136,9 +136,11 @@ async function main(): Promise<void> {
     const { vfs } = choice;
     let kernelBytes = 0;
     let ramdiskBytes: number | null = null;
-    const open = async (path: string, what: string) => {
+    // The ramdisk may live on another device than the kernel (GRUB 2 device prefixes, loopback).
+    const rvfs = choice.ramdiskVfs ?? vfs;
+    const open = async (path: string, what: string, from = vfs) => {
       try {
-        const node = await vfs.stat(path);
+        const node = await from.stat(path);
         if (node.kind !== 'file') throw new TsgrubError('NotFound', `${path} is not a regular file`, { path });
         return node;
       } catch (e) {
@@ -148,10 +150,10 @@ async function main(): Promise<void> {
       }
     };
     const knode = await open(choice.kernel, 'kernel');
-    const rnode = choice.ramdisk ? await open(choice.ramdisk, 'ramdisk') : null;
+    const rnode = choice.ramdisk ? await open(choice.ramdisk, 'ramdisk', rvfs) : null;
     if (!req.notReally) {
       kernelBytes = await copyToFd(vfs, knode, FD_KERNEL);
-      if (rnode) ramdiskBytes = await copyToFd(vfs, rnode, FD_RAMDISK);
+      if (rnode) ramdiskBytes = await copyToFd(rvfs, rnode, FD_RAMDISK);
     }
     await reply({
       type: 'result',

@@ -246,7 +246,7 @@ describe('VTOC + Solaris UFS, no config: the Solaris sniff', { skip: !have('vtoc
     for (const a of ARG_VARIANTS) assert.equal(tsgrub(img, [`--args=${a}`]).args, specSolarisArgs(K64, a), a);
   });
 
-  it('--args words are split on any whitespace, as Python str.split()', { todo: 'loader solarisArgs splits on " " only' }, () => {
+  it('--args words are split on any whitespace, as Python str.split()', () => {
     const a = 'root=/dev/dsk/c0t0d0s0\t-k\f-v';
     assert.equal(tsgrub(fixture('vtoc-ufs-noconfig'), [`--args=${a}`]).args, specSolarisArgs(K64, a));
   });

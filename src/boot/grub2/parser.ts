@@ -5,8 +5,11 @@
  *
  * Evaluation model (README lists the differences from GRUB and pygrub):
  *  - Top-level commands run in file order: `set`/`name=value`/`unset`, `if`/`elif`/`else`,
- *    `load_env`, `source`/`.`, `configfile`, `blscfg`, `menuentry`, `submenu`. Everything else
- *    (insmod, search, echo, terminal_output, functions and calls to them, loops) is not run.
+ *    `load_env`, `source`/`.`, `configfile`, `blscfg`, `menuentry`, `submenu`, and, with a
+ *    DeviceResolver in the ConfigFs, `search`/`search.*` (they set `$root`) and `loopback` (device
+ *    names recorded as GrubDeviceRefs on each entry: `kernelFrom`, `initrdFrom`; ../devices.ts
+ *    opens them). Everything else (insmod, echo, terminal_output, functions and calls to them,
+ *    loops) is not run.
  *  - Menu entry and submenu bodies run after the whole file, as in GRUB (they execute when chosen),
  *    each in a copy of the final variables of the menu that defines it.
  *  - Conditions GRUB could only decide at boot (`loadfont`, `search`, `hwmatch`, a file test
@@ -20,7 +23,7 @@ import { blsToBootEntry, BLS_DIRS, readBlsDir } from '../bls.ts';
 import { parseGrubenv } from '../grubenv.ts';
 import { resolveGrubDefault } from '../select.ts';
 import { checkConfigText, dirname, pythonInt, splitDevice, toFsPath, Warnings } from '../text.ts';
-import type { BootEntry, BootMenu, ConfigFs } from '../types.ts';
+import type { BootEntry, BootMenu, ConfigFs, DeviceResolver, GrubDeviceRef, SearchKind } from '../types.ts';
 import { parseScript, type Command } from './ast.ts';
 import { lex, type Word } from './lexer.ts';
 
@@ -44,8 +47,31 @@ type Item =
   | { readonly kind: 'submenu'; readonly title: string; readonly id?: string; readonly cmd: Extract<Command, { t: 'menu' }>; readonly file: FileText }
   | { readonly kind: 'ready'; readonly entry: BootEntry };
 
+/**
+ * Device state that is not a variable: `loopback` devices (GRUB keeps them in the loopback disk
+ * driver, not in the environment) and the last `search` that failed to set `root`.
+ */
+interface DevState {
+  loops: Map<string, LoopDef>;
+  /** Names `loopback -d` removed: GRUB then finds no such device (no fallback to the config's filesystem). */
+  removed: Set<string>;
+  searchNote: { root: string | undefined; text: string } | null;
+}
+
+interface LoopDef {
+  readonly path: string;
+  readonly device: GrubDeviceRef | null;
+  /** Loopback levels down to a real disk (1 = a file on a disk filesystem). */
+  readonly depth: number;
+}
+
+function cloneDev(d: DevState): DevState {
+  return { loops: new Map(d.loops), removed: new Set(d.removed), searchNote: d.searchNote };
+}
+
 interface Frame {
   vars: Vars;
+  dev: DevState;
   items: Item[];
   file: FileText;
   sourceDepth: number;
@@ -223,7 +249,10 @@ class Grub2Run {
     // Every `source` re-reads its file: a global byte budget stops a file that sources itself
     // (directly or through a chain) from multiplying the work at each level.
     this.bytesParsed += text.length;
-    const budget = this.limits.configBytes * Math.max(1, this.limits.configDepth);
+    // Twice the one-file cap: real configs source a few small files (Fedora's grub.d snippets,
+    // grubenv-driven menus), while a file that re-sources itself N times must not cost N × 1 MiB of
+    // lexing and syntax trees (found by the mutation fuzzer: 30,000 `source` lines of itself).
+    const budget = this.limits.configBytes * 2;
     if (this.bytesParsed > budget) {
       throw new LimitExceededError('configBytes', `${path}: ${this.bytesParsed} bytes of config parsed through source/configfile`, budget);
     }
@@ -278,7 +307,7 @@ class Grub2Run {
 
   async runIf(cmd: Extract<Command, { t: 'if' }>, f: Frame, run: (body: readonly Command[]) => Promise<void>): Promise<void> {
     for (const clause of cmd.clauses) {
-      const c = await this.cond(clause.cond, f.vars);
+      const c = await this.cond(clause.cond, f.vars, f.dev);
       if (c !== false) {
         await run(clause.body);
         return;
@@ -288,7 +317,7 @@ class Grub2Run {
   }
 
   /** Status of the last command of a condition list. */
-  async cond(cmds: readonly Command[], vars: Vars): Promise<Tri> {
+  async cond(cmds: readonly Command[], vars: Vars, dev?: DevState): Promise<Tri> {
     let status: Tri = true;
     for (const c of cmds) {
       if (c.t !== 'simple') {
@@ -307,6 +336,7 @@ class Grub2Run {
       else if (name === 'test') status = await this.test(a.slice(1), vars);
       else if (name === 'true') status = true;
       else if (name === 'false') status = false;
+      else if (name !== undefined && dev) status = (await this.deviceCommand(name, a.slice(1), vars, dev, `condition`)) ?? 'unknown';
       else status = 'unknown';
     }
     return status;
@@ -453,8 +483,120 @@ class Grub2Run {
         await this.blscfg(f);
         return;
       default:
+        if (name !== undefined) await this.deviceCommand(name, a.slice(1), f.vars, f.dev, `${f.file.path}:${line}`);
         return;
     }
+  }
+
+  /**
+   * `search`, `search.fs_uuid`, `search.fs_label`, `search.file` and `loopback`; returns the
+   * command's status, or null when `name` is none of them. GRUB: grub-core/commands/search*.c,
+   * grub-core/disk/loopback.c.
+   */
+  async deviceCommand(name: string, args: readonly string[], vars: Vars, dev: DevState, where: string): Promise<Tri | null> {
+    if (name === 'loopback') return this.loopback(args, vars, dev, where);
+    let kind: SearchKind | null = null;
+    let key: string | undefined;
+    let setVarName: string | null = null;
+    if (name === 'search.fs_uuid' || name === 'search.fs_label' || name === 'search.file') {
+      // search_wrap: NAME [VARIABLE] [HINTS…]; the variable defaults to root.
+      kind = name === 'search.fs_uuid' ? 'fs-uuid' : name === 'search.fs_label' ? 'label' : 'file';
+      key = args[0];
+      setVarName = args[1] ?? 'root';
+    } else if (name === 'search') {
+      const positional: string[] = [];
+      for (let i = 0; i < args.length; i++) {
+        const x = args[i]!;
+        if (x === '--') {
+          positional.push(...args.slice(i + 1));
+          break;
+        }
+        if (x === '--file') kind = 'file';
+        else if (x === '--label') kind = 'label';
+        else if (x === '--fs-uuid') kind = 'fs-uuid';
+        // --set takes its variable only as --set=VAR (an optional argument in GRUB's option table).
+        else if (x === '--set') setVarName = 'root';
+        else if (x.startsWith('--set=')) setVarName = x.slice(6) || 'root';
+        else if (x.startsWith('--hint')) {
+          // --hint, --hint-bios, --hint-efi, …: a required argument, attached with `=` or the next word.
+          if (!x.includes('=')) i++;
+        } else if (x.startsWith('--')) {
+          // --no-floppy, --efidisk-only and unknown long options: no argument, nothing to decide.
+        } else if (x.startsWith('-') && x.length > 1) {
+          for (const c of x.slice(1)) {
+            if (c === 'f') kind = 'file';
+            else if (c === 'l') kind = 'label';
+            else if (c === 'u') kind = 'fs-uuid';
+            else if (c === 's') setVarName = 'root';
+            else if (c === 'h') i++;
+          }
+        } else positional.push(x);
+      }
+      key = positional[0];
+    } else return null;
+    const resolver: DeviceResolver | undefined = this.fs?.devices;
+    if (kind === null || key === undefined) {
+      this.warnings.add(`${where}: ${name}: no search type or key`);
+      return false;
+    }
+    if (!resolver) return 'unknown';
+    const found = await resolver.search(kind, key);
+    if (found === null) {
+      const text = `${name} --${kind} ${JSON.stringify(key)} found no device`;
+      this.warnings.add(`${where}: ${text}`);
+      if (setVarName === 'root') dev.searchNote = { root: vars.get('root'), text };
+      return false;
+    }
+    if (setVarName !== null) setVar(vars, setVarName, found);
+    return true;
+  }
+
+  /** `loopback [-d] NAME [FILE]`: NAME becomes a disk made of FILE, read on FILE's device or `$root`. */
+  loopback(args: readonly string[], vars: Vars, dev: DevState, where: string): Tri {
+    const rest = args.filter((x) => x !== '-d' && x !== '--delete');
+    const name = rest[0];
+    if (name === undefined || name === '' || name.includes(',') || name.includes('(') || name.includes(')')) {
+      this.warnings.add(`${where}: loopback: bad device name`);
+      return false;
+    }
+    if (rest.length !== args.length) {
+      if (dev.loops.delete(name)) dev.removed.add(name);
+      return true;
+    }
+    const file = rest[1];
+    if (file === undefined) {
+      this.warnings.add(`${where}: loopback ${name}: no file`);
+      return false;
+    }
+    const d = splitDevice(file);
+    const path = toFsPath(d.path, '/');
+    if (path === null) {
+      this.warnings.add(`${where}: loopback ${name}: no file`);
+      return false;
+    }
+    const device = this.deviceRef(d.device ?? vars.get('root') ?? null, dev);
+    const depth = (device ? (dev.loops.get(device.name.split(',')[0]!)?.depth ?? 0) : 0) + 1;
+    // GRUB replaces an existing device of the same name; the new definition captured the old one
+    // (a file inside the previous loopN), so a chain is a tree built bottom-up and never a cycle.
+    dev.loops.set(name, { path, device, depth });
+    dev.removed.delete(name);
+    return true;
+  }
+
+  /**
+   * A device name (with or without parentheses) as a GrubDeviceRef: loopback names carry their
+   * file. Chains deeper than the configDepth budget are cut (and marked) so they stay small.
+   */
+  deviceRef(device: string | null, dev: DevState): GrubDeviceRef | null {
+    if (device === null) return null;
+    let name = device;
+    if (name.startsWith('(') && name.endsWith(')')) name = name.slice(1, -1);
+    if (name === '') return null;
+    const base = name.split(',')[0]!;
+    const def = dev.loops.get(base);
+    if (!def) return dev.removed.has(base) ? { name, removed: true } : { name };
+    if (def.depth > this.limits.configDepth) return { name, tooDeep: true };
+    return { name, loop: { path: def.path, device: def.device } };
   }
 
   async loadEnv(args: readonly string[], f: Frame): Promise<void> {
@@ -490,14 +632,18 @@ class Grub2Run {
   }
 
   /** Runs a menuentry body: the loader commands decide kernel, initrd and args. */
-  async entry(item: Extract<Item, { kind: 'entry' }>, vars: Vars, submenu: string[], submenuIds: (string | undefined)[], menuPath: number[]): Promise<BootEntry> {
+  async entry(item: Extract<Item, { kind: 'entry' }>, vars: Vars, dev: DevState, submenu: string[], submenuIds: (string | undefined)[], menuPath: number[]): Promise<BootEntry> {
     const text = item.file.text;
     let kernel: string | null = null;
     let kernelDevice: string | null = null;
+    let kernelFrom: GrubDeviceRef | null = null;
     let args: string | null = null;
     let initrd: string[] = [];
+    let initrdFrom: (GrubDeviceRef | null)[] = [];
     let hypervisor = false;
-    const modules: { path: string; device: string | null; args: string | null }[] = [];
+    const modules: { path: string; device: string | null; from: GrubDeviceRef | null; args: string | null }[] = [];
+    // Where GRUB reads a path from: its own device prefix, else $root as it is when the command runs.
+    const fromOf = (device: string | null): GrubDeviceRef | null => this.deviceRef(device ?? vars.get('root') ?? null, dev);
     let other: string | null = null;
 
     const pathAt = (words: readonly Word[]): { k: number; path: string } | null => {
@@ -514,7 +660,7 @@ class Grub2Run {
     const run = async (cmds: readonly Command[]): Promise<void> => {
       for (const c of cmds) {
         if (c.t === 'if') {
-          await this.runIf(c, { vars } as Frame, run);
+          await this.runIf(c, { vars, dev } as Frame, run);
           continue;
         }
         if (c.t === 'menu') {
@@ -541,11 +687,14 @@ class Grub2Run {
           const d = splitDevice(p.path);
           kernel = d.path;
           kernelDevice = d.device;
+          kernelFrom = fromOf(d.device);
           args = argsText(c.words, p.k, 1, text, vars);
           hypervisor = false;
           other = null;
         } else if (INITRD_CMDS.has(name)) {
-          initrd = argv(c.words.slice(1), vars).filter((x) => !x.startsWith('--')).map((x) => splitDevice(x).path);
+          const ds = argv(c.words.slice(1), vars).filter((x) => !x.startsWith('--')).map((x) => splitDevice(x));
+          initrd = ds.map((d) => d.path);
+          initrdFrom = ds.map((d) => fromOf(d.device));
         } else if (MULTIBOOT_CMDS.has(name)) {
           hypervisor = true;
           modules.length = 0;
@@ -559,10 +708,12 @@ class Grub2Run {
           // image name Xen's older loaders expected); it is not a kernel argument.
           const fields = argv(c.words.slice(p.k), vars);
           const skip = fields[1] === 'placeholder' ? 2 : 1;
-          modules.push({ path: d.path, device: d.device, args: argsText(c.words, p.k, skip, text, vars) });
+          modules.push({ path: d.path, device: d.device, from: fromOf(d.device), args: argsText(c.words, p.k, skip, text, vars) });
         } else if (OTHER_LOADERS.has(name)) {
           other = name;
           kernel = null;
+        } else {
+          await this.deviceCommand(name, argv(c.words.slice(1), vars), vars, dev, `${item.file.path}:${c.line}`);
         }
       }
     };
@@ -576,8 +727,10 @@ class Grub2Run {
       if (k) {
         kernel = k.path;
         kernelDevice = k.device;
+        kernelFrom = k.from;
         args = k.args;
         initrd = r ? [r.path] : [];
+        initrdFrom = r ? [r.from] : [];
       } else unbootable = 'multiboot entry without modules';
     } else if (kernel === null) {
       unbootable = other !== null ? `${other} entries are not supported` : 'no linux command';
@@ -585,11 +738,16 @@ class Grub2Run {
     const root = vars.get('root');
     const body = text.slice(item.cmd.bodyStart, item.cmd.bodyEnd);
     const lines = body.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    const note = dev.searchNote;
+    const notes = note !== null && note.root === vars.get('root') ? [note.text] : [];
     return {
       title: item.title,
       kernel,
       kernelDevice,
+      kernelFrom,
       initrd,
+      initrdFrom,
+      ...(notes.length ? { deviceNotes: notes } : {}),
       args,
       root: root === undefined || root === '' ? null : root,
       ...(item.id !== undefined ? { id: item.id } : {}),
@@ -603,21 +761,21 @@ class Grub2Run {
   }
 
   /** Turns the items of one menu into flat entries, running submenu bodies as GRUB does when opened. */
-  async flatten(items: readonly Item[], vars: Vars, submenu: string[], ids: (string | undefined)[], path: number[], sourceDepth: number, out: BootEntry[]): Promise<void> {
+  async flatten(items: readonly Item[], vars: Vars, dev: DevState, submenu: string[], ids: (string | undefined)[], path: number[], sourceDepth: number, out: BootEntry[]): Promise<void> {
     for (let idx = 0; idx < items.length; idx++) {
       const item = items[idx]!;
       const menuPath = [...path, idx];
       if (item.kind === 'entry') {
-        out.push(await this.entry(item, new Map(vars), submenu, ids, menuPath));
+        out.push(await this.entry(item, new Map(vars), cloneDev(dev), submenu, ids, menuPath));
       } else if (item.kind === 'ready') {
         out.push({ ...item.entry, submenu, submenuIds: ids, menuPath });
       } else {
         if (submenu.length + 1 > this.limits.configDepth) {
           throw new LimitExceededError('configDepth', `${item.file.path}: submenus nested deeper than ${this.limits.configDepth}`, this.limits.configDepth);
         }
-        const f: Frame = { vars: new Map(vars), items: [], file: item.file, sourceDepth, stopped: false };
+        const f: Frame = { vars: new Map(vars), dev: cloneDev(dev), items: [], file: item.file, sourceDepth, stopped: false };
         await this.exec(item.cmd.body, f);
-        await this.flatten(f.items, f.vars, [...submenu, item.title], [...ids, item.id], menuPath, sourceDepth, out);
+        await this.flatten(f.items, f.vars, f.dev, [...submenu, item.title], [...ids, item.id], menuPath, sourceDepth, out);
       }
       if (out.length > this.limits.menuEntries) {
         throw new LimitExceededError('menuEntries', `more than ${this.limits.menuEntries} menu entries`, this.limits.menuEntries);
@@ -640,10 +798,10 @@ export async function parseGrub2(text: string, opts: Grub2Options): Promise<Boot
     ['config_file', path],
   ]);
   const file: FileText = { path, text };
-  const frame: Frame = { vars, items: [], file, sourceDepth: 0, stopped: false };
+  const frame: Frame = { vars, dev: { loops: new Map(), removed: new Set(), searchNote: null }, items: [], file, sourceDepth: 0, stopped: false };
   await run.exec(run.parseFile(text, path), frame);
   const entries: BootEntry[] = [];
-  await run.flatten(frame.items, frame.vars, [], [], [], 0, entries);
+  await run.flatten(frame.items, frame.vars, frame.dev, [], [], [], 0, entries);
 
   let defaultValue = frame.vars.get('default') ?? '';
   if (defaultValue === 'saved') defaultValue = frame.vars.get('saved_entry') ?? '';

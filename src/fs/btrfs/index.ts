@@ -34,6 +34,7 @@ import {
 } from './items.ts';
 import { MAGIC, SUPER_OFFSETS, SUPER_SIZE, parseSuperblock, readSuperblock, type Superblock } from './superblock.ts';
 import { MAX_U64, NodeReader, findExact, findLastAtOrBelow, walkRange, type Key, type LeafItem, type TreeRoot } from './tree.ts';
+import { kindOfMode } from '../filetype.ts';
 
 /** Name hash of DIR_ITEM keys: the kernel's btrfs_name_hash() = crc32c(~1, name) without final inversion. */
 export function nameHash(name: Uint8Array): bigint {
@@ -71,14 +72,6 @@ class BtrfsNode implements FsNode {
     readonly subvol: Subvolume,
     readonly ino: bigint,
   ) {}
-}
-
-function kindFromMode(mode: number): NodeKind {
-  const fmt = Math.floor(mode / 4096) % 16; // S_IFMT without 32-bit bit operators
-  if (fmt === 0o04) return 'dir';
-  if (fmt === 0o10) return 'file';
-  if (fmt === 0o12) return 'symlink';
-  return 'other';
 }
 
 function kindFromType(t: number): DirEntry['kind'] {
@@ -134,7 +127,7 @@ class BtrfsVolume implements Volume {
     const item = await findExact(this.reader, sv.root, key(ino, INODE_ITEM_KEY, 0n));
     if (!item) throw new CorruptError('btrfs.InodeItem', `inode ${ino} of tree ${sv.id} has no inode item`);
     const ii = parseInodeItem(item.data, item.where);
-    return new BtrfsNode(kindFromMode(ii.mode), ii.size, `${sv.id}:${ino}`, ii.mode, ii.uid, ii.gid, ii.nlink, ii.mtime, sv, ino);
+    return new BtrfsNode(kindOfMode(ii.mode), ii.size, `${sv.id}:${ino}`, ii.mode, ii.uid, ii.gid, ii.nlink, ii.mtime, sv, ino);
   }
 
   /** The node a directory entry points to: an inode of the same tree, or a subvolume's root directory. */

@@ -18,21 +18,6 @@ export interface ErDirent {
 const W = 'erofs.Dirent';
 const DIRENT_SIZE = 12;
 
-export function kindOfFileType(t: number): NodeKind | 'unknown' {
-  switch (t) {
-    case 1:
-      return 'file';
-    case 2:
-      return 'dir';
-    case 7:
-      return 'symlink';
-    case 0:
-      return 'unknown';
-    default:
-      return 'other';
-  }
-}
-
 /** Decodes one directory block (`blk` is its used part: a full block, or the directory's tail). */
 export function decodeDirBlock(blk: Uint8Array, dirNid: number, blockIndex: number, maxNid: number): ErDirent[] {
   if (blk.length < DIRENT_SIZE) throw new CorruptError(W, `directory ${dirNid} block ${blockIndex} of ${blk.length} bytes holds no dirent`);

@@ -5,8 +5,9 @@
 import { CorruptError, UnsupportedError } from '../../errors.ts';
 import { bound, u16le, u32le, u64le } from '../../io/bytes.ts';
 import type { ByteSource } from '../../io/source.ts';
-import type { FsNode, NodeKind } from '../types.ts';
+import type { FsNode } from '../types.ts';
 import type { Superblock } from './superblock.ts';
+import { kindOfMode } from '../filetype.ts';
 
 export const FLAT_PLAIN = 0;
 export const COMPRESSED_FULL = 1;
@@ -26,20 +27,6 @@ export interface ErNode extends FsNode {
   readonly xattrSize: number;
 }
 
-const S_IFMT = 0o170000;
-
-function kindOfMode(mode: number): NodeKind {
-  switch (mode & S_IFMT) {
-    case 0o040000:
-      return 'dir';
-    case 0o100000:
-      return 'file';
-    case 0o120000:
-      return 'symlink';
-    default:
-      return 'other';
-  }
-}
 
 /** Reads inode `nid` (validated against the image and the superblock). */
 export async function readInode(meta: ByteSource, sb: Superblock, nid: number): Promise<ErNode> {

@@ -9,6 +9,7 @@
 import { CorruptError } from '../../errors.ts';
 import { u16le, u32le, u8 } from '../../io/bytes.ts';
 import { crc32cRaw } from '../../io/checksum.ts';
+import { kindOfFileType } from '../filetype.ts';
 import type { NodeKind } from '../types.ts';
 import { dxHash } from './dxhash.ts';
 import type { Inode } from './inode.ts';
@@ -20,24 +21,9 @@ export interface RawDirEntry {
   readonly kind: NodeKind | 'unknown';
 }
 
+
 const EXT4_FT_DIR_CSUM = 0xde;
 const DIRENT_TAIL_SIZE = 12;
-
-/** EXT4_FT_* → kind. */
-function fileTypeKind(ft: number): RawDirEntry['kind'] {
-  switch (ft) {
-    case 1:
-      return 'file';
-    case 2:
-      return 'dir';
-    case 7:
-      return 'symlink';
-    case 0:
-      return 'unknown';
-    default:
-      return 'other';
-  }
-}
 
 /** ext4_rec_len_from_disk(): 64 KiB blocks encode 65536 as 0 or 65535 and use the low 2 bits as bits 16–17. */
 export function recLenFromDisk(sb: Superblock, len: number): number {
@@ -84,7 +70,7 @@ export function parseDirRegion(sb: Superblock, b: Uint8Array, where: string, off
       if (name.includes(0x2f) || name.includes(0)) {
         throw new CorruptError('ext.DirEntryName', `${where}: entry at ${off} has a name containing '/' or NUL`, offset === undefined ? undefined : offset + off);
       }
-      entries.push({ inode, name, kind: fileTypeKind(file_type) });
+      entries.push({ inode, name, kind: kindOfFileType(file_type) });
     }
     off += rec_len;
   }

@@ -21,16 +21,13 @@ import {
   EXT4_VERITY_FL,
   I_BLOCK_SIZE,
   type Inode,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFMT,
-  S_IFREG,
   inlineDataXattr,
   isFastSymlink,
   parseInode,
 } from './inode.ts';
 import { type RunList, firstRunAfter } from './runs.ts';
 import type { Superblock } from './superblock.ts';
+import { kindOfMode } from '../filetype.ts';
 
 export const EXT4_ROOT_INO = 2;
 
@@ -45,8 +42,7 @@ export class ExtNode implements FsNode {
   readonly nlink: number;
   readonly mtime: number;
   constructor(readonly inode: Inode) {
-    const t = inode.mode & S_IFMT;
-    this.kind = t === S_IFDIR ? 'dir' : t === S_IFREG ? 'file' : t === S_IFLNK ? 'symlink' : 'other';
+    this.kind = kindOfMode(inode.mode);
     this.size = inode.size;
     this.id = inode.ino;
     this.mode = inode.mode;

@@ -11,6 +11,7 @@ import type { DirEntry, Extent, FilesystemDriver, FsNode, NodeKind, ProbeResult,
 import { SECTOR, decodeUcs2, readDescriptors, type PrimaryDescriptor } from './descriptors.ts';
 import { FLAG_ASSOCIATED, FLAG_DIRECTORY, FLAG_MULTI_EXTENT, decDatetimeUuid, decodeRecord, type DirectoryRecord } from './record.ts';
 import { parseSystemUse, type RockRidge } from './susp.ts';
+import { kindOfMode } from '../filetype.ts';
 
 export { readElTorito, readBootCatalog, type ElToritoEntry } from './eltorito.ts';
 
@@ -30,19 +31,6 @@ export interface IsoNode extends FsNode {
   readonly interleaved: boolean;
 }
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
-
-function kindOfMode(mode: number): NodeKind {
-  switch (mode & S_IFMT) {
-    case S_IFDIR: return 'dir';
-    case S_IFREG: return 'file';
-    case S_IFLNK: return 'symlink';
-    default: return 'other';
-  }
-}
 
 /** Linux `map=normal`: drop the ";version", a trailing ".", and lower-case ASCII. */
 function plainName(id: Uint8Array): Uint8Array {

@@ -8,6 +8,7 @@ import { CorruptError } from '../../errors.ts';
 import { u16le, u32le, u64le } from '../../io/bytes.ts';
 import { KEY_FORMAT_3_5 } from './key.ts';
 import type { ItemHead } from './node.ts';
+export { kindOfMode } from '../filetype.ts';
 
 export const SD_V1_SIZE = 32;
 export const SD_V2_SIZE = 44;
@@ -58,19 +59,6 @@ export function decodeStatData(body: Uint8Array, ih: ItemHead, maxSize: number, 
 function checkSize(size: bigint, maxSize: number, at: number): number {
   if (size > BigInt(maxSize)) throw new CorruptError('reiserfs.StatData', `sd_size ${size} exceeds the format's maximum ${maxSize}`, at + 8);
   return Number(size);
-}
-
-export function kindOfMode(mode: number): 'file' | 'dir' | 'symlink' | 'other' {
-  switch (mode & S_IFMT) {
-    case S_IFREG:
-      return 'file';
-    case S_IFDIR:
-      return 'dir';
-    case S_IFLNK:
-      return 'symlink';
-    default:
-      return 'other';
-  }
 }
 
 export interface DirEntryRaw {

@@ -5,13 +5,10 @@
 import { CorruptError } from '../../errors.ts';
 import { i32be, i32le, i64be, i64le, slice, toSafe, u16be, u16le, u32be, u32le, u64be, u64le } from '../../io/bytes.ts';
 import { NDADDR, NIADDR, type Superblock } from './superblock.ts';
-import type { FsNode, NodeKind } from '../types.ts';
+import type { FsNode } from '../types.ts';
+import { kindOfMode } from '../filetype.ts';
 
 /** sys/stat.h S_IFMT values, shared by every UFS. */
-const IFMT = 0o170000;
-const IFDIR = 0o040000;
-const IFREG = 0o100000;
-const IFLNK = 0o120000;
 
 export interface UfsNode extends FsNode {
   readonly id: number;
@@ -24,19 +21,6 @@ export interface UfsNode extends FsNode {
   readonly blocks: number;
   /** The block-pointer area (db + ib) as raw bytes, where fast symlinks keep their target. */
   readonly shortlink: Uint8Array;
-}
-
-function kindOf(mode: number): NodeKind {
-  switch (mode & IFMT) {
-    case IFDIR:
-      return 'dir';
-    case IFREG:
-      return 'file';
-    case IFLNK:
-      return 'symlink';
-    default:
-      return 'other';
-  }
 }
 
 /**
@@ -89,7 +73,7 @@ export function decodeDinode(sb: Superblock, raw: Uint8Array, ino: number, offse
     }
   }
   return {
-    kind: kindOf(di_mode),
+    kind: kindOfMode(di_mode),
     size: di_size,
     id: ino,
     mode: di_mode,

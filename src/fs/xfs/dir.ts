@@ -7,6 +7,7 @@
 import { CorruptError } from '../../errors.ts';
 import { bound, bytesEqual, slice, u16be, u32be, u32le, u64be, u8 } from '../../io/bytes.ts';
 import { xfsCksum } from './cksum.ts';
+import { kindOfFileType } from '../filetype.ts';
 import type { NodeKind } from '../types.ts';
 import type { Superblock } from './superblock.ts';
 
@@ -30,22 +31,6 @@ export const DIR3_LEAF1_MAGIC = 0x3df1;
 export const DIR3_LEAFN_MAGIC = 0x3dff;
 export const DA3_NODE_MAGIC = 0x3ebe;
 const DATA_FREE_TAG = 0xffff;
-
-/** XFS_DIR3_FT_* → our node kinds. */
-export function ftypeKind(ft: number): NodeKind | 'unknown' {
-  switch (ft) {
-    case 1:
-      return 'file';
-    case 2:
-      return 'dir';
-    case 7:
-      return 'symlink';
-    case 0:
-      return 'unknown';
-    default:
-      return 'other';
-  }
-}
 
 /**
  * xfs_da_hashname (xfs_da_btree.c): a 32-bit rotate-xor hash. The hash is 32 bits by definition, so
@@ -87,7 +72,7 @@ export function shortformEntries(sb: Superblock, fork: Uint8Array, size: number,
     if (off + need > b.length) throw new CorruptError(W, `entry ${i} of ${count} overruns the ${size}-byte fork`, forkAt + off);
     const name = new Uint8Array(b.subarray(off + 3, off + 3 + namelen));
     let p = off + 3 + namelen;
-    const kind = sb.hasFtype ? ftypeKind(u8(b, p++, W)) : 'unknown';
+    const kind = sb.hasFtype ? kindOfFileType(u8(b, p++, W)) : 'unknown';
     const entIno = inoSize === 8 ? u64be(b, p, W) : BigInt(u32be(b, p, W));
     out.push({ name, ino: entIno, kind });
     off += need;
@@ -152,7 +137,7 @@ export function dataEntryAt(sb: Superblock, b: Uint8Array, off: number, end: num
   const tag = u16be(b, off + size - 2, W);
   if (tag !== off) throw new CorruptError(`${W}.tag`, `tag ${tag} != offset ${off}`, byte + off + size - 2);
   const name = new Uint8Array(b.subarray(off + 9, off + 9 + namelen));
-  const kind = sb.hasFtype ? ftypeKind(u8(b, off + 9 + namelen, W)) : 'unknown';
+  const kind = sb.hasFtype ? kindOfFileType(u8(b, off + 9 + namelen, W)) : 'unknown';
   return { entry: { name, ino: inumber, kind }, size };
 }
 

@@ -25,11 +25,8 @@ import {
 } from './dir.ts';
 import { DinodeFormat, decodeDinode, inodeByteOffset, type Dinode } from './inode.ts';
 import { decodeSuperblock, isXfsSuperblock, type Superblock } from './superblock.ts';
+import { kindOfMode } from '../filetype.ts';
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
 /** XFS_SYMLINK_MAXLEN */
 const SYMLINK_MAXLEN = 1024;
 const SYMLINK_MAGIC = 0x58534c4d; // 'XSLM'
@@ -51,8 +48,7 @@ export class XfsNode implements FsNode {
   /** Lazily decoded data-fork mapping (extents or bmbt formats). */
   mapping?: Promise<Mapping[]>;
   constructor(readonly dinode: Dinode) {
-    const t = dinode.mode & S_IFMT;
-    this.kind = t === S_IFDIR ? 'dir' : t === S_IFREG ? 'file' : t === S_IFLNK ? 'symlink' : 'other';
+    this.kind = kindOfMode(dinode.mode);
     this.size = dinode.size;
     this.id = Number.isSafeInteger(Number(dinode.ino)) ? Number(dinode.ino) : dinode.ino.toString();
     this.mode = dinode.mode;

@@ -12,6 +12,7 @@ import { decodeBlkptr, type BlockPtr } from './blkptr.ts';
 import { decodeNvlist, nvStr, nvU64 } from './nvlist.ts';
 import { blockPtrFor, ObjectSet, readObjectBlock, zapEntries, zapGet, zapU64, type Dnode, type ZapEntry } from './objset.ts';
 import { LABEL_SIZE, Pool, SPA_VERSION_FEATURES, verifyEmbedded } from './pool.ts';
+import { kindOfMode } from '../filetype.ts';
 
 const DMU_OT_DSL_DIR = 12;
 const DMU_OT_DSL_DATASET = 16;
@@ -20,7 +21,6 @@ const DMU_OT_SA = 44;
 const DMU_OST_ZFS = 2;
 const SA_MAGIC = 0x2f505a;
 const ZNODE_PHYS_SIZE = 264;
-const S_IFMT = 0o170000;
 
 /**
  * Read features we handle (zfeature_common.c names). Any other feature active in
@@ -43,15 +43,6 @@ const READ_FEATURES = new Set([
 interface ZNode extends FsNode {
   readonly dn: Dnode;
   readonly symlink?: Uint8Array | undefined;
-}
-
-function kindOfMode(mode: number): NodeKind {
-  switch (mode & S_IFMT) {
-    case 0o040000: return 'dir';
-    case 0o100000: return 'file';
-    case 0o120000: return 'symlink';
-    default: return 'other';
-  }
 }
 
 function kindOfDirent(t: number): NodeKind | 'unknown' {
