@@ -54,7 +54,12 @@ export interface Volume {
    */
   read(file: FsNode, offset: number, length: number): Promise<Uint8Array>;
   readlink(link: FsNode): Promise<Uint8Array>;
-  /** Optional fast path for big copies. */
+  /**
+   * Optional fast path for big copies: the file's mapping, ascending and non-overlapping, physical
+   * offsets in `source`; a gap or a null `physical` is a hole (zeros). A driver that cannot map a
+   * file (inline, compressed data) throws Unsupported — it never yields nothing, which would mean
+   * "all holes" — and the copy falls back to `read`.
+   */
   extents?(file: FsNode): AsyncIterable<Extent>;
   /** The ZFS boot string (`zfs-bootfs=pool/obj,bootpath=…`), null for other formats. */
   bootstring?(): string | null;

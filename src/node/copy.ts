@@ -73,9 +73,11 @@ interface Run {
 /**
  * The file's map as ascending, non-overlapping runs covering [0, size): gaps become holes, extents
  * past `size` are clipped, contiguous neighbours are merged, every physical range is checked against
- * the volume's source (a partition cannot read past itself).
+ * the volume's source (a partition cannot read past itself). Null when the driver mapped no data at
+ * all: squashfs and erofs say "cannot map this file" (compressed, tail-packed) by yielding nothing,
+ * which must not be taken for a file of zeros; a truly all-hole file just takes the chunked path.
  */
-async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: number; size: number }): Promise<Run[]> {
+async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: number; size: number }): Promise<Run[] | null> {
   const runs: Run[] = [];
   const push = (logical: number, length: number, physical: number | null) => {
     const last = runs[runs.length - 1];
@@ -91,6 +93,7 @@ async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: num
   const extents = (vfs.volume.extents as (f: FsNode) => AsyncIterable<Extent>).call(vfs.volume, node);
   let pos = 0;
   let count = 0;
+  let mapped = 0;
   for await (const e of extents) {
     if ((++count & 1023) === 0) vfs.ctx.budget.check();
     const { logical, length, physical } = e;
@@ -108,9 +111,11 @@ async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: num
         throw new CorruptError('Extent', `file ${node.id}: extent ${physical}+${len} outside the volume of ${within.size} bytes`, physical);
       }
       push(logical, len, within.base + physical);
+      mapped += len;
     }
     pos = logical + len;
   }
+  if (size > 0 && mapped === 0) return null;
   if (pos < size) push(pos, size - pos, null);
   return runs;
 }
@@ -135,7 +140,7 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
   const size = node.size;
   const max = opts.maxBytes ?? vfs.ctx.limits.fileBytes;
   if (size > max) throw new LimitExceededError('fileBytes', `file of ${size} bytes`, max);
-  let runs: Run[];
+  let runs: Run[] | null;
   try {
     runs = await mapFile(vfs, node, size, under);
   } catch (e) {
@@ -143,6 +148,7 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
     if (e instanceof UnsupportedError) return null;
     throw e;
   }
+  if (runs === null) return null;
   const { file } = under;
   const buf = new Uint8Array(Math.min(COPY_BYTES, Math.max(size, 1)));
   const position = (logical: number) => (opts.positional === false ? null : logical);

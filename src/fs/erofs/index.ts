@@ -201,7 +201,8 @@ class ErofsVolume implements Volume {
 
   async *extents(file: FsNode): AsyncIterable<Extent> {
     const f = file as ErNode;
-    if (file.kind !== 'file' || f.layout === COMPRESSED_FULL || f.layout === COMPRESSED_COMPACT) return;
+    if (file.kind !== 'file') throw new UnsupportedError('erofs extents', ['not a regular file']);
+    if (f.layout === COMPRESSED_FULL || f.layout === COMPRESSED_COMPACT) throw new UnsupportedError('erofs extents', ['compressed']);
     yield* this.flatExtents(f, 0, f.size);
   }
 

@@ -1,7 +1,7 @@
 /**
  * squashfs 4.0 driver (`squashfs`): probe and open. See README.md for what is supported.
  */
-import { CorruptError, InvalidArgumentError, IsADirectoryError, LimitExceededError, NotADirectoryError } from '../../errors.ts';
+import { CorruptError, InvalidArgumentError, IsADirectoryError, LimitExceededError, NotADirectoryError, UnsupportedError } from '../../errors.ts';
 import { bound, u32le, u64le } from '../../io/bytes.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
@@ -223,12 +223,14 @@ class SquashfsVolume implements Volume {
   /** Extents only for files stored entirely uncompressed without fragments (else data must be decoded). */
   async *extents(file: FsNode): AsyncIterable<Extent> {
     const f = file as SqNode;
-    if (file.kind !== 'file') return;
+    // Files that must be decoded cannot be mapped: say so (the copy then reads them), never yield
+    // nothing, which would mean "all holes" (src/fs/types.ts).
+    if (file.kind !== 'file') throw new UnsupportedError('squashfs extents', ['not a regular file']);
     const bs = this.sb.blockSize;
     const n = f.blockCount as number;
-    if (f.fragment !== INVALID_FRAG) return;
+    if (f.fragment !== INVALID_FRAG) throw new UnsupportedError('squashfs extents', ['fragment']);
     const map = n > 0 ? await this.blockMap(f) : null;
-    if (map && map.uncompressed.some((u, i) => u === 0 && map.stored[i] !== 0)) return;
+    if (map && map.uncompressed.some((u, i) => u === 0 && map.stored[i] !== 0)) throw new UnsupportedError('squashfs extents', ['compressed blocks']);
     for (let i = 0; i < n; i++) {
       const m = map as BlockMap;
       const len = Math.min(bs, f.size - i * bs);

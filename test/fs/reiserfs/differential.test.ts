@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { PYTHON, fixture, hasTool, manifest, run, sha256 } from '../../helpers/fixtures.ts';
 import { dec, imageBytes, openBytes, walk } from './helpers.ts';
 
-const IMAGES = ['reiserfs', 'reiserfs-tea', 'reiserfs-yura'];
+const IMAGES = ['reiserfs', 'reiserfs-tea', 'reiserfs-yura', 'reiserfs-35'];
 const XENPY = '/usr/lib/xen-4.17/lib/python';
 const DIRS = ['/', '/boot', '/boot/grub', '/etc', '/long', '/dir-many', '/deep/d01/d02/d03/d04/d05/d06/d07/d08/d09/d10/d11/d12'];
 

@@ -1,0 +1,176 @@
+/**
+ * src/node/copy.ts: the extent fast path against the standard tree's manifest (sha256 computed from
+ * the tree by scripts/mkfixtures.sh, not by us) and against the generic `Vfs.chunks` path, on real
+ * images from mke2fs/mkfs.fat/xorriso/mkfs.xfs/makefs, directly and inside a partition (SliceSource
+ * at a non-zero offset); hostile extent maps are refused before anything is written.
+ * (Lives in bench/ with the benchmark; the lead may move it to test/node/.)
+ */
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { nodeCodecs } from '../../src/codec/node.ts';
+import { isTsgrubError } from '../../src/errors.ts';
+import { ext } from '../../src/fs/ext/index.ts';
+import { fat } from '../../src/fs/fat/index.ts';
+import { iso9660 } from '../../src/fs/iso9660/index.ts';
+import type { Extent, FilesystemDriver, FsNode, Volume } from '../../src/fs/types.ts';
+import { ufs } from '../../src/fs/ufs/index.ts';
+import { Vfs } from '../../src/fs/vfs.ts';
+import { xfs } from '../../src/fs/xfs/index.ts';
+import { SliceSource, type ByteSource } from '../../src/io/source.ts';
+import { createContext } from '../../src/limits.ts';
+import { copyToFd } from '../../src/node/copy.ts';
+import { FileSource } from '../../src/node/file-source.ts';
+import { fixture, manifest, sha256 } from '../helpers/fixtures.ts';
+
+const KERNEL = 'boot/vmlinuz-6.1.0-tsgrub';
+const INITRD = 'boot/initrd.img-6.1.0-tsgrub';
+const tmp = mkdtempSync(join(tmpdir(), 'tsgrub-copy-'));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function copied(vfs: Vfs, node: FsNode, opts: Parameters<typeof copyToFd>[3] = {}): Promise<Uint8Array> {
+  const path = join(tmp, 'out');
+  const fd = openSync(path, 'w');
+  try {
+    const n = await copyToFd(vfs, node, fd, opts);
+    assert.equal(n, node.size);
+  } finally {
+    closeSync(fd);
+  }
+  return readFileSync(path);
+}
+
+const cases: Array<[string, FilesystemDriver, string[]]> = [
+  ['ext4', ext, [KERNEL, INITRD, 'sparse.bin', 'etc/hostname', 'etc/empty']],
+  ['ext2-1k', ext, [KERNEL, INITRD, 'sparse.bin']],
+  ['fat32', fat, [KERNEL, INITRD, 'sparse.bin', 'etc/twelve']],
+  ['iso-xorriso', iso9660, [KERNEL, INITRD, 'sparse.bin']],
+  ['xfs5', xfs, [KERNEL, INITRD, 'sparse.bin']],
+  ['ufs2-le', ufs, [KERNEL, INITRD, 'sparse.bin']],
+];
+
+for (const [name, driver, files] of cases) {
+  for (const offset of [0, 512 * 1024]) {
+    test(`${name}${offset ? ' in a partition at 512 KiB' : ''}: extent copy equals the manifest and the chunked copy`, async () => {
+      const want = manifest();
+      let path = fixture(name);
+      if (offset) {
+        path = join(tmp, `${name}-part.img`);
+        const img = readFileSync(fixture(name));
+        const disk = new Uint8Array(offset + img.length);
+        disk.fill(0xa5, 0, offset);
+        disk.set(img, offset);
+        writeFileSync(path, disk);
+      }
+      const file = FileSource.open(path);
+      try {
+        const src: ByteSource = offset ? new SliceSource(file, offset, file.size - offset, 'p1') : file;
+        const ctx = createContext({}, nodeCodecs);
+        const vfs = new Vfs(await driver.open(src, ctx), ctx);
+        for (const f of files) {
+          const node = await vfs.stat(`/${f}`);
+          const before = file.readCalls;
+          const fast = await copied(vfs, node);
+          const calls = file.readCalls - before;
+          assert.equal(sha256(fast), want.get(f), `${f}: extent copy`);
+          // chunkBytes forces the generic path: an independent route through Volume.read.
+          assert.equal(sha256(await copied(vfs, node, { chunkBytes: 1 << 16 })), want.get(f), `${f}: chunked copy`);
+          if (f === INITRD) assert.ok(calls <= 8, `${f}: ${calls} reads for 600 KiB (contiguous runs should be one read each)`);
+        }
+      } finally {
+        file.close();
+      }
+    });
+  }
+}
+
+/** A volume whose extent map is whatever the test says, over a real file; `read` serves `content` when given. */
+function fakeVfs(src: ByteSource, size: number, map: Extent[], content?: Uint8Array): { vfs: Vfs; node: FsNode } {
+  const node: FsNode = { kind: 'file', size, id: 7 };
+  const volume: Volume = {
+    type: 'fake',
+    source: src,
+    root: async () => ({ kind: 'dir', size: 0, id: 2 }),
+    lookup: async () => null,
+    // eslint-disable-next-line require-yield
+    readdir: async function* () {
+      return;
+    },
+    read: async (_f: FsNode, offset: number, length: number) => {
+      if (!content) throw new Error('the fast path must not call read');
+      return content.slice(offset, Math.min(content.length, offset + length));
+    },
+    readlink: async () => new Uint8Array(0),
+    extents: async function* () {
+      yield* map;
+    },
+  };
+  const ctx = createContext({}, nodeCodecs);
+  return { vfs: new Vfs(volume, ctx), node };
+}
+
+test('hostile extent maps: outside the partition, overlapping, gaps as zeros, nothing written on refusal', async () => {
+  const path = join(tmp, 'pattern.img');
+  const bytes = new Uint8Array(64 * 1024).map((_, i) => (i * 7 + 3) & 0xff);
+  writeFileSync(path, bytes);
+  const file = FileSource.open(path);
+  try {
+    const part = new SliceSource(file, 4096, 32 * 1024, 'p1');
+    // Past the end of the partition (but inside the file): refused, naming the extent.
+    {
+      const { vfs, node } = fakeVfs(part, 8192, [{ logical: 0, length: 8192, physical: 28 * 1024 }]);
+      const out = join(tmp, 'refused');
+      const fd = openSync(out, 'w');
+      await assert.rejects(copyToFd(vfs, node, fd), (e: unknown) => isTsgrubError(e) && e.code === 'Corrupt' && /outside the volume/.test(e.message));
+      closeSync(fd);
+      assert.equal(readFileSync(out).length, 0, 'nothing written before the map is validated');
+    }
+    {
+      const { vfs, node } = fakeVfs(part, 8192, [
+        { logical: 0, length: 4096, physical: 0 },
+        { logical: 2048, length: 4096, physical: 8192 },
+      ]);
+      const fd = openSync(join(tmp, 'x'), 'w');
+      await assert.rejects(copyToFd(vfs, node, fd), (e: unknown) => isTsgrubError(e) && /overlaps/.test(e.message));
+      closeSync(fd);
+    }
+    {
+      const { vfs, node } = fakeVfs(part, 8192, [{ logical: 0, length: -1, physical: 0 }]);
+      const fd = openSync(join(tmp, 'x'), 'w');
+      await assert.rejects(copyToFd(vfs, node, fd), (e: unknown) => isTsgrubError(e) && e.code === 'Corrupt');
+      closeSync(fd);
+    }
+    // A gap, an explicit hole, a run past EOF (clipped) and a missing tail: zeros where unmapped.
+    {
+      const { vfs, node } = fakeVfs(part, 20000, [
+        { logical: 1000, length: 1000, physical: 100 },
+        { logical: 3000, length: 500, physical: null },
+        { logical: 3500, length: 100000, physical: 5000 },
+      ]);
+      const got = await copied(vfs, node);
+      const want = new Uint8Array(20000);
+      want.set(bytes.subarray(4096 + 100, 4096 + 1100), 1000);
+      want.set(bytes.subarray(4096 + 5000, 4096 + 5000 + 16500), 3500);
+      assert.deepEqual(new Uint8Array(got), want);
+    }
+    // No data mapped at all (squashfs/erofs say "cannot map" this way): the chunked path reads it.
+    {
+      const content = new Uint8Array(5000).fill(0x5a);
+      for (const map of [[], [{ logical: 0, length: 5000, physical: null }]]) {
+        const { vfs, node } = fakeVfs(part, 5000, map, content);
+        assert.deepEqual(new Uint8Array(await copied(vfs, node)), content);
+      }
+    }
+    // Over the file size cap: refused before mapping.
+    {
+      const { vfs, node } = fakeVfs(part, 8192, [{ logical: 0, length: 8192, physical: 0 }]);
+      const fd = openSync(join(tmp, 'x'), 'w');
+      await assert.rejects(copyToFd(vfs, node, fd, { maxBytes: 4096 }), (e: unknown) => isTsgrubError(e) && e.code === 'LimitExceeded');
+      closeSync(fd);
+    }
+  } finally {
+    file.close();
+  }
+});
