@@ -5,6 +5,9 @@
  */
 import { closeSync, constants as C, openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defaultRegistry } from '../fs/drivers.ts';
 import { escapeForTerminal } from '../boot/escape.ts';
 import { configFs } from '../boot/loader.ts';
 import { findBootConfig } from '../boot/discover.ts';
@@ -15,7 +18,7 @@ import type { FsNode } from '../fs/types.ts';
 import type { Vfs } from '../fs/vfs.ts';
 import { copyToFd } from '../node/copy.ts';
 import { openImage } from '../node/index.ts';
-import type { OpenOptions } from '../fs/types.ts';
+import type { FilesystemDriver, OpenOptions } from '../fs/types.ts';
 
 const USAGE = `Usage: fsimage COMMAND IMAGE [ARGS] [OPTIONS]
 Commands:
@@ -32,6 +35,8 @@ Options:
       --dataset NAME       ZFS dataset to open
       --subvolume PATH     btrfs subvolume to open
       --allow-backing      follow qcow2 backing / VHD parent files in the image's folder
+      --driver MODULE      load third-party filesystem drivers from MODULE (tried before the
+                           built-in ones; repeatable): every exported {id, probe, open} object
       --debug              stack traces on errors
   -h, --help`;
 
@@ -58,6 +63,21 @@ function isoTime(t: number | undefined): string {
 }
 
 class ReaderGone extends Error {}
+
+/** The plugin API from the command line: every exported object shaped like a FilesystemDriver. */
+async function loadDrivers(modules: readonly string[]): Promise<FilesystemDriver[]> {
+  const out: FilesystemDriver[] = [];
+  for (const m of modules) {
+    const ns = (await import(pathToFileURL(resolvePath(m)).href)) as Record<string, unknown>;
+    const found = Object.values(ns).filter(
+      (v): v is FilesystemDriver =>
+        typeof v === 'object' && v !== null && typeof (v as FilesystemDriver).id === 'string' && typeof (v as FilesystemDriver).probe === 'function' && typeof (v as FilesystemDriver).open === 'function',
+    );
+    if (found.length === 0) throw new InvalidArgumentError(`--driver ${m}: the module exports no filesystem driver`);
+    out.push(...found);
+  }
+  return out;
+}
 
 interface Out {
   out(s: string | Uint8Array): void;
@@ -216,6 +236,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         dataset: { type: 'string' },
         subvolume: { type: 'string' },
         'allow-backing': { type: 'boolean' },
+        driver: { type: 'string', multiple: true },
         debug: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -229,7 +250,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (!image) throw new InvalidArgumentError(`${cmd}: IMAGE is required\n${USAGE}`);
     const options: OpenOptions | undefined =
       values.dataset || values.subvolume ? { ...(values.dataset ? { dataset: values.dataset } : {}), ...(values.subvolume ? { subvolume: values.subvolume } : {}) } : undefined;
-    const { disk, close } = await openImage(image, { allowBacking: !!values['allow-backing'] });
+    const extra = await loadDrivers(values.driver ?? []);
+    const registry = extra.length ? defaultRegistry.with(...extra) : defaultRegistry;
+    const { disk, close } = await openImage(image, { allowBacking: !!values['allow-backing'], registry });
     try {
       switch (cmd) {
         case 'probe':
