@@ -12,9 +12,8 @@ KERNEL_BYTES=$((10 * 1024 * 1024))
 RAMDISK_BYTES=$((100 * 1024 * 1024))
 mkdir -p "$W"
 
-prng() { ( set +o pipefail; openssl enc -aes-128-ctr -nosalt \
-  -K "$(printf '%s' "$1" | sha256sum | cut -c1-32)" -iv 00000000000000000000000000000000 \
-  -in /dev/zero 2>/dev/null | head -c "$2" ); }
+# prng and xfs_proto come from the fixture scripts (same keystream, same protofile writer).
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/fixtures/common.sh"
 
 # The host copies of the payload: the `cat` and Node floors read these.
 payload() {
@@ -207,29 +206,6 @@ for i in range(300, 50300): print(f'write /dev/null /boot/config-5.{i // 1000}.{
   mv "$img.tmp" "$img"
 }
 
-xfs_proto() {
-  python3 - "$1" <<'PY'
-import os, stat, sys
-def field(st):
-    kind = '-' if stat.S_ISREG(st.st_mode) else 'd' if stat.S_ISDIR(st.st_mode) else 'l'
-    return kind + '--' + format(stat.S_IMODE(st.st_mode) & 0o777, '03o')
-def emit(path, depth):
-    for name in sorted(os.listdir(path)):
-        full = os.path.join(path, name)
-        st = os.lstat(full)
-        extra = ''
-        if stat.S_ISREG(st.st_mode): extra = ' ' + os.path.realpath(full)
-        if stat.S_ISLNK(st.st_mode): extra = ' ' + os.readlink(full)
-        print(' ' * depth + f'{name} {field(st)} 0 0{extra}')
-        if stat.S_ISDIR(st.st_mode):
-            emit(full, depth + 1)
-            print(' ' * depth + '$')
-top = sys.argv[1]
-print('/dev/null'); print('0 0'); print(field(os.lstat(top)) + ' 0 0')
-emit(top, 1)
-print('$')
-PY
-}
 
 ALL=(ext4-4k ext4-1k ext2 ext4-mbr ext4-frag ext4-bigdir iso9660 fat32 xfs-v4 xfs-v5 btrfs ufs2)
 payload
