@@ -5,6 +5,7 @@
  */
 import type * as XzModule from 'xz-decompress';
 import { CorruptError, LimitExceededError, TsgrubError } from '../errors.ts';
+import { concatBytes } from '../io/bytes.ts';
 import type { AsyncDecoder } from './types.ts';
 
 // Loaded on first use: the wasm bundle is only needed for xz-compressed images, and importing it
@@ -50,11 +51,5 @@ export const xzDecode: AsyncDecoder = async (input, maxOutput) => {
     if (e instanceof TsgrubError) throw e;
     throw new CorruptError('xz', e instanceof Error ? e.message : String(e));
   }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 };

@@ -12,7 +12,7 @@ import {
   TooManySymlinksError,
   isTsgrubError,
 } from '../errors.ts';
-import { decodeUtf8, textEncoder } from '../io/bytes.ts';
+import { concatBytes, decodeUtf8, textEncoder } from '../io/bytes.ts';
 import type { Context } from '../limits.ts';
 import type { DirEntry, FsNode, Volume } from './types.ts';
 
@@ -195,19 +195,8 @@ export class Vfs {
   async readFile(path: PathLike | FsNode, opts: StreamOptions = {}): Promise<Uint8Array> {
     const node = isNode(path) ? path : await this.stat(path);
     const parts: Uint8Array[] = [];
-    let total = 0;
-    for await (const c of this.chunks(node, opts)) {
-      parts.push(c);
-      total += c.length;
-    }
-    if (parts.length === 1) return parts[0] as Uint8Array;
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    for await (const c of this.chunks(node, opts)) parts.push(c);
+    return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts);
   }
 }
 

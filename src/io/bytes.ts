@@ -155,3 +155,17 @@ export function guidString(b: Uint8Array): string {
   const r = (o: number, n: number) => hex(b.subarray(o, o + n).slice().reverse());
   return `${r(0, 4)}-${r(4, 2)}-${r(6, 2)}-${hex(b.subarray(8, 10))}-${hex(b.subarray(10, 16))}`;
 }
+
+/** Joins buffers into one (the only buffer itself when there is one). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -3,7 +3,7 @@
  * specification followed and what is not supported.
  */
 import { CorruptError, IsADirectoryError, LimitExceededError, NotADirectoryError, UnsupportedError } from '../../errors.ts';
-import { bound, u16be, u32be, u32le, u64be, bytesEqual, slice } from '../../io/bytes.ts';
+import { bound, concatBytes, u16be, u32be, u32le, u64be, bytesEqual, slice } from '../../io/bytes.ts';
 import { xfsCksum } from './cksum.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
@@ -164,14 +164,7 @@ class XfsVolume implements Volume {
       parts.push(await this.cache.read(phys, n * bs));
       blk += n;
     }
-    if (parts.length === 1) return { b: parts[0] as Uint8Array, byte: first };
-    const out = new Uint8Array(nblocks * bs);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return { b: out, byte: first };
+    return { b: concatBytes(parts), byte: first };
   }
 
   /**
