@@ -19,6 +19,7 @@ import type { Vfs } from '../fs/vfs.ts';
 import { copyToFd } from '../node/copy.ts';
 import { openImage } from '../node/index.ts';
 import type { FilesystemDriver, OpenOptions } from '../fs/types.ts';
+import { readElTorito, type ElToritoEntry } from '../fs/iso9660/eltorito.ts';
 
 const USAGE = `Usage: fsimage COMMAND IMAGE [ARGS] [OPTIONS]
 Commands:
@@ -132,21 +133,41 @@ async function probe(disk: Disk, json: boolean, o: Out): Promise<void> {
       error: lv.error ? lv.error.toJSON() : probed?.error ? probed.error.toJSON() : null,
     });
   }
+  // El Torito boot catalogs of the ISO 9660 volumes (the whole disk of a hybrid ISO, or a partition).
+  const elTorito: Array<{ path: string; entries: ElToritoEntry[] }> = [];
+  for (const r of rows) {
+    if (r.filesystem?.type !== 'iso9660') continue;
+    const c = disk.candidate(r.path);
+    if (!c) continue;
+    try {
+      const entries = await readElTorito(c.source, disk.ctx);
+      if (entries?.length) elTorito.push({ path: r.path, entries });
+    } catch (e) {
+      if (!isTsgrubError(e)) throw e;
+    }
+  }
   const container = disk.container.format;
   if (json) {
-    o.out(`${safeJson({ size: disk.source.size, container, backing: disk.container.chain, scheme: t.scheme, id: t.id ?? null, warnings: t.warnings, partitions: rows })}\n`);
+    o.out(`${safeJson({ size: disk.source.size, container, backing: disk.container.chain, scheme: t.scheme, id: t.id ?? null, warnings: t.warnings, partitions: rows, elTorito })}\n`);
     return;
   }
   if (container) o.out(`container: ${container}${disk.container.chain.length ? ` (backing: ${disk.container.chain.map(esc).join(' -> ')})` : ''}\n`);
   o.out(`disk: ${disk.source.size} bytes, partition table: ${t.scheme ?? 'none'}${t.id ? ` (id ${esc(t.id)})` : ''}\n`);
   for (const w of t.warnings) o.out(`warning: ${esc(w)}\n`);
-  o.out(`${'part'.padEnd(6)} ${'start'.padStart(12)} ${'size'.padStart(12)}  ${'type'.padEnd(22)} ${'fs'.padEnd(8)} label / uuid\n`);
+  const w = Math.max(6, ...rows.map((r) => esc(r.path).length + 2));
+  o.out(`${'part'.padEnd(w)} ${'start'.padStart(12)} ${'size'.padStart(12)}  ${'type'.padEnd(22)} ${'fs'.padEnd(8)} label / uuid\n`);
   for (const r of rows) {
     if (r.path === '0' && !r.filesystem && t.scheme) continue;
     const type = r.container ? `${r.typeName ?? r.type ?? ''} (container)` : (r.typeName ?? r.type ?? '-');
     const fs = r.filesystem ? r.filesystem.type : r.error ? `error: ${r.error.message}` : '-';
     const lab = r.filesystem ? `${r.filesystem.label ?? ''}${r.filesystem.uuid ? ` ${r.filesystem.uuid}` : ''}` : '';
-    o.out(`${(r.path + (r.bootable ? '*' : '')).padEnd(6)} ${String(r.start).padStart(12)} ${String(r.size).padStart(12)}  ${esc(type).padEnd(22)} ${esc(fs).padEnd(8)} ${esc(lab)}\n`);
+    o.out(`${esc(r.path + (r.bootable ? '*' : '')).padEnd(w)} ${String(r.start).padStart(12)} ${String(r.size).padStart(12)}  ${esc(type).padEnd(22)} ${esc(fs).padEnd(8)} ${esc(lab)}\n`);
+  }
+  for (const et of elTorito) {
+    o.out(`El Torito boot catalog (${et.path === '0' ? 'whole disk' : `partition ${et.path}`}):\n`);
+    for (const e of et.entries) {
+      o.out(`  ${e.bootable ? 'bootable' : 'not bootable'} ${e.platform} ${e.mediaType}, load RBA ${e.loadRba}, ${e.sectorCount} sectors\n`);
+    }
   }
 }
 

@@ -119,3 +119,23 @@ test('fsimage ls, stat, cp and errors', () => {
   const usage = fsimage(['frobnicate', img]);
   assert.equal(usage.status, 2);
 });
+
+test('fsimage probe shows the El Torito boot catalog as xorriso reports it', (t) => {
+  if (!hasTool('xorriso')) return t.skip('xorriso not installed');
+  const img = fixture('iso-hybrid');
+  const probe = JSON.parse(fsimage(['probe', '--json', img]).stdout.toString()) as { elTorito: Array<{ path: string; entries: Array<{ platform: string; bootable: boolean; sectorCount: number; loadRba: number }> }> };
+  const whole = probe.elTorito.find((e) => e.path === '0');
+  assert.ok(whole, 'catalog of the whole-disk ISO');
+  const report = spawnSync('xorriso', ['-indev', img, '-report_el_torito', 'plain'], { encoding: 'utf8' }).stdout;
+  // "El Torito boot img :   1  BIOS  y   none  0x0000  0x00      4         272"
+  const rows = [...report.matchAll(/^El Torito boot img :\s+\d+\s+(\S+)\s+([yn])\s+\S+\s+\S+\s+\S+\s+(\d+)\s+(\d+)/gm)];
+  assert.equal(rows.length, whole.entries.length);
+  rows.forEach((m, i) => {
+    const e = whole.entries[i];
+    assert.equal(e?.platform, m[1] === 'BIOS' ? 'x86' : m[1] === 'UEFI' ? 'efi' : m[1]?.toLowerCase());
+    assert.equal(e?.bootable, m[2] === 'y');
+    assert.equal(e?.sectorCount, Number(m[3]));
+    assert.equal(e?.loadRba, Number(m[4]));
+  });
+  assert.match(fsimage(['probe', img]).stdout.toString(), /El Torito boot catalog \(whole disk\):\n {2}bootable x86 no-emulation, load RBA \d+, 4 sectors/);
+});
