@@ -80,7 +80,7 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
 export class Budget {
   readonly limits: Limits;
   readonly signal: AbortSignal | undefined;
-  private readonly deadline: number;
+  private deadline: number;
   metadataBytes = 0;
   nodesVisited = 0;
   /** Counters for benchmarks: bytes and calls that reached the underlying source. */
@@ -109,6 +109,14 @@ export class Budget {
       throw new LimitExceededError('nodesVisited', `visited ${this.nodesVisited} nodes`, this.limits.nodesVisited);
     }
     if ((this.nodesVisited & 255) === 0) this.check();
+  }
+
+  /**
+   * Starts the wall-clock budget again: time a person spends in the interactive menu is not parsing
+   * time (the worker only waits for the choice).
+   */
+  restartClock(): void {
+    this.deadline = this.limits.wallMs > 0 ? Date.now() + this.limits.wallMs : Number.POSITIVE_INFINITY;
   }
 
   /** Throws when the wall-clock budget is spent or the caller aborted. */

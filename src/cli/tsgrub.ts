@@ -328,7 +328,9 @@ async function runWorker(
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<number | null>((res) => child.on('close', (code, sig) => res(sig ? 128 : code)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), limits.wallMs + 5000);
+  // The worker's wall-clock limit, enforced from outside; paused while a person is at the menu.
+  const arm = () => setTimeout(() => child.kill('SIGKILL'), limits.wallMs + 5000);
+  let timer = arm();
   // libxl sends SIGTERM when the domain dies or the console goes away: stop the worker, remove what
   // we created, and go.
   const onSignal = (sig: NodeJS.Signals) => {
@@ -353,7 +355,9 @@ async function runWorker(
         return { type: 'error', error: { code: 'Io', message: `the image parser ${why} without a result`, data: {} }, failures: [] };
       }
       if (msg.type === 'menu') {
+        clearTimeout(timer);
         const choice = await chooseEntry(msg, io);
+        timer = arm();
         await send(chan, { type: 'choose', index: choice.index, edited: choice.edited });
         continue;
       }

@@ -106,6 +106,7 @@ async function main(): Promise<void> {
               configPath: menu.configPath,
             });
             const m = (await reader.next()) as { type?: unknown; index?: unknown; edited?: unknown };
+            ctx.budget.restartClock();
             if (m?.type !== 'choose' || typeof m.index !== 'number') throw new IoError('bad reply from parent');
             const base = menu.entries[m.index] ?? menu.entries[defaultIndex];
             const ed = m.edited as { kernel?: unknown; initrd?: unknown; args?: unknown } | null;
