@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { nodeCodecs } from '../../src/codec/node.ts';
 import { isTsgrubError } from '../../src/errors.ts';
+import { btrfs } from '../../src/fs/btrfs/index.ts';
 import { ext } from '../../src/fs/ext/index.ts';
 import { fat } from '../../src/fs/fat/index.ts';
 import { iso9660 } from '../../src/fs/iso9660/index.ts';
@@ -49,6 +50,10 @@ const cases: Array<[string, FilesystemDriver, string[]]> = [
   ['iso-xorriso', iso9660, [KERNEL, INITRD, 'sparse.bin']],
   ['xfs5', xfs, [KERNEL, INITRD, 'sparse.bin']],
   ['ufs2-le', ufs, [KERNEL, INITRD, 'sparse.bin']],
+  // btrfs: uncompressed extents through the chunk map (DUP metadata, single data); the zstd image's
+  // compressed/inline files take the chunked path (extents() says Unsupported).
+  ['btrfs', btrfs, [KERNEL, INITRD, 'sparse.bin', 'etc/hostname']],
+  ['btrfs-zstd', btrfs, [KERNEL, INITRD, 'sparse.bin', 'etc/hostname']],
 ];
 
 for (const [name, driver, files] of cases) {

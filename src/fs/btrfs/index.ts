@@ -9,7 +9,7 @@ import { addSafe, bytesEqual, slice, textEncoder, toSafe } from '../../io/bytes.
 import { crc32cRaw } from '../../io/checksum.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
-import type { DirEntry, FilesystemDriver, FsNode, NodeKind, OpenOptions, ProbeResult, Volume } from '../types.ts';
+import type { DirEntry, Extent, FilesystemDriver, FsNode, NodeKind, OpenOptions, ProbeResult, Volume } from '../types.ts';
 import { CHUNK_ITEM_KEY, ChunkMap, parseChunk, parseSysChunkArray } from './chunks.ts';
 import { decompressExtent } from './compression.ts';
 import {
@@ -265,6 +265,41 @@ class BtrfsVolume implements Volume {
     }
     for (const r of runs) await this.readLogical(r.logical, r.length, out, r.dst);
     return out;
+  }
+
+  /**
+   * The file's mapping for big copies: uncompressed regular extents through the chunk map (the first
+   * copy of DUP/RAID1), prealloc and hole extents as holes. Inline or compressed data cannot be
+   * mapped: Unsupported, and the copy reads the file instead (src/fs/types.ts).
+   */
+  async *extents(file: FsNode): AsyncIterable<Extent> {
+    const f = this.own(file);
+    if (f.kind !== 'file') throw new UnsupportedError('btrfs extents', ['not a regular file']);
+    if (f.size === 0) return;
+    const items: LeafItem[] = [];
+    await walkRange(this.reader, f.subvol.root, key(f.ino, EXTENT_DATA_KEY, 0n), key(f.ino, EXTENT_DATA_KEY, BigInt(f.size - 1)), (item) => {
+      items.push(item);
+    });
+    for (const item of items) {
+      const fileOff = toSafe(item.key.offset, 'btrfs.FileExtentKey');
+      const ext = parseFileExtent(item.data, item.where);
+      if (ext.kind === 'inline') throw new UnsupportedError('btrfs extents', ['inline extent']);
+      if (ext.compression !== COMPRESS_NONE) throw new UnsupportedError('btrfs extents', ['compressed extent']);
+      const len = Math.min(ext.numBytes, f.size - fileOff);
+      if (len <= 0) continue;
+      if (ext.kind === 'prealloc' || ext.diskBytenr === 0) {
+        yield { logical: fileOff, length: len, physical: null };
+        continue;
+      }
+      const logical = addSafe(ext.diskBytenr, ext.offset, 'btrfs.FileExtent');
+      for (let done = 0; done < len; ) {
+        const [p] = this.chunks.map(logical + done, len - done);
+        if (!p || p.length <= 0) throw new CorruptError('btrfs.ChunkMap', `no mapping for logical ${logical + done}`, item.where);
+        const n = Math.min(p.length, len - done);
+        yield { logical: fileOff + done, length: n, physical: p.physical };
+        done += n;
+      }
+    }
   }
 
   async readlink(link: FsNode): Promise<Uint8Array> {
