@@ -1,10 +1,9 @@
 /** Shared by the ReiserFS tests: open an image (file or bytes), walk it whole. */
-import { readFileSync } from 'node:fs';
 import { MemorySource, type ByteSource } from '../../../src/io/source.ts';
 import { createContext, type Context, type Limits } from '../../../src/limits.ts';
 import { Vfs } from '../../../src/fs/vfs.ts';
 import { reiserfs } from '../../../src/fs/reiserfs/index.ts';
-import type { FsNode, Volume } from '../../../src/fs/types.ts';
+import type { Volume } from '../../../src/fs/types.ts';
 
 export const dec = new TextDecoder();
 
@@ -18,23 +17,4 @@ export function openBytes(bytes: Uint8Array, limits: Partial<Limits> = {}): Prom
   return openSource(new MemorySource(bytes), limits);
 }
 
-export function imageBytes(path: string): Uint8Array {
-  return new Uint8Array(readFileSync(path));
-}
-
-export interface Walked {
-  readonly path: string;
-  readonly node: FsNode;
-}
-
-/** Every entry under the root, depth-first, without following symlinks. */
-export async function walk(vfs: Vfs, dir = ''): Promise<Walked[]> {
-  const out: Walked[] = [];
-  for (const e of await vfs.readdir(dir || '/')) {
-    const path = `${dir}/${dec.decode(e.name)}`;
-    const node = await vfs.lstat(path);
-    out.push({ path: path.slice(1), node });
-    if (node.kind === 'dir') out.push(...(await walk(vfs, path)));
-  }
-  return out;
-}
+export { imageBytes, walk, type Walked } from '../../helpers/walk.ts';
