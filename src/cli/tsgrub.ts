@@ -277,7 +277,7 @@ async function runWorker(
 ): Promise<WorkerMessage> {
   const root = packageRoot();
   // The single-file bundle when the build made one (one module to load instead of ~130).
-  const bundled = join(root, 'dist/cli/worker.bundle.js');
+  const bundled = join(root, 'dist/cli/worker.bundle.cjs');
   const workerJs = existsSync(bundled) ? bundled : join(root, 'dist/cli/worker.js');
   const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
   const req: WorkerRequest = {
