@@ -5,10 +5,10 @@
  */
 import { CorruptError } from '../errors.ts';
 import { bound, u16le, u32le, u8 } from '../io/bytes.ts';
-import { BlockCache, type ByteSource } from '../io/source.ts';
+import type { ByteSource } from '../io/source.ts';
 import type { Context } from '../limits.ts';
-import { makePartition, placeExtent } from './extent.ts';
-import type { Partition, PartitionScheme, PartitionTable } from './types.ts';
+import { makePartition, placeExtent, wholeDiskScheme } from './extent.ts';
+import type { Partition, PartitionScheme } from './types.ts';
 
 const SECTOR = 512;
 const DISKMAGIC = 0x82564557;
@@ -175,13 +175,4 @@ export async function readDisklabel(
 }
 
 /** A disklabel at the start of the whole disk (no fdisk table: a "dangerously dedicated" disk). */
-export const bsdScheme: PartitionScheme = {
-  id: 'bsd',
-  async scan(src: ByteSource, ctx: Context): Promise<PartitionTable | null> {
-    const warnings: string[] = [];
-    const cache = new BlockCache(src, ctx.budget);
-    const parts = await readDisklabel(src, cache, 0, src.size, undefined, ctx, warnings);
-    if (parts === null) return null;
-    return { scheme: 'bsd', partitions: parts, warnings };
-  },
-};
+export const bsdScheme: PartitionScheme = wholeDiskScheme('bsd', readDisklabel);

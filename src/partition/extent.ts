@@ -3,8 +3,9 @@
  * image; a hostile table may point past the disk or past its container, so each extent is clamped (it
  * overhangs the end) or skipped (it starts outside), with a warning — never trusted, never a crash.
  */
-import { SliceSource, type ByteSource } from '../io/source.ts';
-import type { Partition } from './types.ts';
+import { BlockCache, SliceSource, type ByteSource } from '../io/source.ts';
+import type { Context } from '../limits.ts';
+import type { Partition, PartitionScheme, PartitionTable } from './types.ts';
 
 /** A byte range [start, start + size) inside a container that itself lies at [base, base + limit). */
 export interface Extent {
@@ -43,4 +44,27 @@ export function overlaps(a: Extent, b: Extent): boolean {
 export function makePartition(disk: ByteSource, fields: Omit<Partition, 'source'>): Partition {
   const source = new SliceSource(disk, fields.start, fields.size, `${disk.name ?? 'disk'}:p${fields.path}`);
   return { ...fields, source };
+}
+
+/** Reads a nested label (VTOC, BSD) of the container [base, base + limit) of `disk`. */
+export type LabelReader = (
+  disk: ByteSource,
+  cache: ByteSource,
+  base: number,
+  limit: number,
+  parent: string | undefined,
+  ctx: Context,
+  warnings: string[],
+) => Promise<Partition[] | null>;
+
+/** The same label found at the start of a whole disk with no fdisk table. */
+export function wholeDiskScheme(id: 'vtoc' | 'bsd', read: LabelReader): PartitionScheme {
+  return {
+    id,
+    async scan(src: ByteSource, ctx: Context): Promise<PartitionTable | null> {
+      const warnings: string[] = [];
+      const parts = await read(src, new BlockCache(src, ctx.budget), 0, src.size, undefined, ctx, warnings);
+      return parts === null ? null : { scheme: id, partitions: parts, warnings };
+    },
+  };
 }

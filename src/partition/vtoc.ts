@@ -5,10 +5,10 @@
  */
 import { CorruptError, UnsupportedError } from '../errors.ts';
 import { bound, cString, u16le, u32le } from '../io/bytes.ts';
-import { BlockCache, type ByteSource } from '../io/source.ts';
+import type { ByteSource } from '../io/source.ts';
 import type { Context } from '../limits.ts';
-import { makePartition, placeExtent } from './extent.ts';
-import type { Partition, PartitionScheme, PartitionTable } from './types.ts';
+import { makePartition, placeExtent, wholeDiskScheme } from './extent.ts';
+import type { Partition, PartitionScheme } from './types.ts';
 
 const DK_LABEL_LOC = 1;
 const SECTOR = 512;
@@ -143,13 +143,4 @@ export async function readVtoc(
 }
 
 /** Whole-disk VTOC (label at disk sector 1, no fdisk table), as GRUB's sunpc partition map reads it. */
-export const vtocScheme: PartitionScheme = {
-  id: 'vtoc',
-  async scan(src: ByteSource, ctx: Context): Promise<PartitionTable | null> {
-    const warnings: string[] = [];
-    const cache = new BlockCache(src, ctx.budget);
-    const parts = await readVtoc(src, cache, 0, src.size, undefined, ctx, warnings);
-    if (parts === null) return null;
-    return { scheme: 'vtoc', partitions: parts, warnings };
-  },
-};
+export const vtocScheme: PartitionScheme = wholeDiskScheme('vtoc', readVtoc);
