@@ -150,31 +150,54 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
   }
   if (runs === null) return null;
   const { file } = under;
-  const buf = new Uint8Array(Math.min(COPY_BYTES, Math.max(size, 1)));
+  // Two buffers: while one is being written by libuv's thread pool, the other is filled by reads on
+  // this thread, so reading and writing (both memory copies in the kernel) overlap on two cores.
+  const cap = Math.min(COPY_BYTES, Math.max(size, 1));
+  const bufs = [new Uint8Array(cap), size > cap ? new Uint8Array(cap) : null];
+  let cur = 0;
+  let buf = bufs[0] as Uint8Array;
   const position = (logical: number) => (opts.positional === false ? null : logical);
   let fill = 0; // bytes gathered in buf, not yet written
   let fillStart = 0; // file offset of buf[0]
-  const flush = () => {
-    if (fill > 0) writeAllSync(fd, buf, fill, position(fillStart));
+  let pending: Promise<void> | null = null; // the write of the other buffer
+  const flush = async () => {
+    if (pending) await pending;
+    pending = null;
+    if (fill > 0) {
+      const other = bufs[cur ^ 1];
+      if (other) {
+        pending = writeAll(fd, fill === buf.length ? buf : buf.subarray(0, fill), position(fillStart));
+        // A rejection is observed by the next flush; keep Node from reporting it as unhandled first.
+        pending.catch(() => undefined);
+        cur ^= 1;
+        buf = other;
+      } else writeAllSync(fd, buf, fill, position(fillStart));
+    }
     fillStart += fill;
     fill = 0;
   };
   // Measured (bench/README.md): bridging small gaps with readv (one call per buffer, 2× the bytes)
   // was slower than one pread per fragment, so fragments are read one by one into the buffer.
-  for (const r of runs) {
-    let done = 0;
-    while (done < r.length) {
-      if (fill === buf.length) {
-        vfs.ctx.budget.check();
-        flush();
+  try {
+    for (const r of runs) {
+      let done = 0;
+      while (done < r.length) {
+        if (fill === buf.length) {
+          vfs.ctx.budget.check();
+          await flush();
+        }
+        const n = Math.min(r.length - done, buf.length - fill);
+        if (r.physical === null) buf.fill(0, fill, fill + n);
+        else file.readIntoSync(buf, fill, r.physical + done, n);
+        fill += n;
+        done += n;
       }
-      const n = Math.min(r.length - done, buf.length - fill);
-      if (r.physical === null) buf.fill(0, fill, fill + n);
-      else file.readIntoSync(buf, fill, r.physical + done, n);
-      fill += n;
-      done += n;
     }
+    await flush();
+    await flush();
+  } finally {
+    // Never leave a write in flight into a buffer we return from (errors included).
+    if (pending) await (pending as Promise<void>).catch(() => undefined);
   }
-  flush();
   return fillStart;
 }
