@@ -73,11 +73,6 @@ const fixedOut = (out: string): [string, string] => [join(out, 'k'), join(out, '
 function tools(): Tool[] {
   const t: Tool[] = [];
   t.push({ name: 'tsgrub', cmds: (img, out) => [{ argv: [join(ROOT, 'bin/tsgrub'), '-q', `--output-directory=${out}`, img] }], outputs: globOut });
-  // The proposed build (bench/bundle.sh): same code, worker and CLI bundled into one file each.
-  const bundled = join(WORK, 'bundled/bin/tsgrub');
-  if (existsSync(bundled)) {
-    t.push({ name: 'tsgrub-bundled', cmds: (img, out) => [{ argv: [bundled, '-q', `--output-directory=${out}`, img] }], outputs: globOut });
-  }
   t.push({
     name: 'tsgrub-kr',
     cmds: (img, out) => [{ argv: [join(ROOT, 'bin/tsgrub'), '-q', `--kernel=${KERNEL}`, `--ramdisk=${RAMDISK}`, `--output-directory=${out}`, img] }],
@@ -156,8 +151,8 @@ function peakOf(pid: number): { name: string; hwm: number } | null {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = /VmHWM:\s+(\d+)/.exec(status);
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    // The script a Node process runs (bin/tsgrub, dist/cli/worker.js), else the program.
-    const script = cmd.find((a, i) => i > 0 && !a.startsWith('-') && (/\.m?js$/.test(a) || a.endsWith('/tsgrub'))) ?? cmd[0] ?? '?';
+    // The script a Node process runs (bin/tsgrub, dist/cli/worker-main.cjs), else the program.
+    const script = cmd.find((a, i) => i > 0 && !a.startsWith('-') && (/\.[cm]?js$/.test(a) || a.endsWith('/tsgrub'))) ?? cmd[0] ?? '?';
     return hwm ? { name: script.split('/').pop() as string, hwm: Number(hwm[1]) } : null;
   } catch {
     return null;
@@ -327,22 +322,70 @@ async function counters(img: string, out: string): Promise<Counters> {
   return res;
 }
 
+/** The phases of one tsgrub run as TSGRUB_TRACE reports them, in order (ms, since the previous one). */
+const PHASES = [
+  'parent code loaded',
+  'spawning the worker',
+  'worker process started',
+  'worker code loaded',
+  'disk opened',
+  'config parsed, entry chosen',
+  'kernel copied',
+  'ramdisk copied',
+  'worker reported',
+  'worker exited',
+] as const;
+
+interface Phases {
+  /** Median duration of each phase (ms), PHASES order, then the rest of the wall time (process exec before Node's clock starts, output, exit). */
+  medians: number[];
+  wallMs: number;
+}
+
+/** Where tsgrub's time goes: RUNS traced runs (TSGRUB_TRACE=1), medians of each phase. */
+async function phases(img: string, out: string): Promise<Phases | null> {
+  const per: number[][] = PHASES.map(() => []);
+  const rest: number[] = [];
+  const walls: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    const t0 = process.hrtime.bigint();
+    const r = await new Promise<{ code: number | null; err: string }>((res) => {
+      const c = spawn(join(ROOT, 'bin/tsgrub'), ['-q', `--output-directory=${out}`, img], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...childEnv, TSGRUB_TRACE: '1' } });
+      let err = '';
+      c.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      c.on('close', (code) => res({ code, err }));
+    });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.code !== 0) return null;
+    const at = new Map<string, number>();
+    for (const m of r.err.matchAll(/^tsgrub trace:\s+([\d.]+) ms\s+(.+)$/gm)) at.set((m[2] as string).replace(/ \(.*\)$/, ''), Number(m[1]));
+    if (!PHASES.every((p) => at.has(p))) return null;
+    let prev = 0;
+    PHASES.forEach((p, k) => {
+      const t = at.get(p) as number;
+      (per[k] as number[]).push(t - prev);
+      prev = t;
+    });
+    rest.push(wall - prev);
+    walls.push(wall);
+  }
+  return { medians: [...per.map(median), median(rest)], wallMs: median(walls) };
+}
+
 const fmt = (x: number | null, d = 2) => (x === null || !Number.isFinite(x) ? '—' : x.toFixed(d));
 
 async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'dist/cli/worker.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const built = spawnSync('bash', [join(HERE, 'images.sh'), ...selected], { stdio: 'inherit', env: { ...process.env, BENCH_WORK: WORK } });
   if (built.status !== 0) throw new Error('bench/images.sh failed');
-  if (process.env.BENCH_BUNDLE !== '0') {
-    const b = spawnSync('bash', [join(HERE, 'bundle.sh')], { stdio: 'inherit', env: { ...process.env, BENCH_WORK: WORK } });
-    if (b.status !== 0) process.stderr.write('bench/bundle.sh failed: the bundled prototype is left out\n');
-  }
   const outRoot = process.env.BENCH_OUT ?? mkdtempSync(existsSync('/dev/shm') ? '/dev/shm/tsgrub-bench-' : '/tmp/tsgrub-bench-');
   const out = join(outRoot, 'out');
   const ts = tools();
   const payloadBytes = statSync(join(WORK, 'vmlinuz')).size + statSync(join(WORK, 'initrd.img')).size;
   const started = new Date();
-  const results: Array<{ image: string; tools: ToolResult[]; counters: Counters | null; countersError?: string }> = [];
+  const results: Array<{ image: string; tools: ToolResult[]; counters: Counters | null; countersError?: string; phases: Phases | null }> = [];
   for (const name of selected) {
     const img = join(WORK, `${name}.img`);
     const applicable = ts.filter((t) => t.cmds(img, out).length > 0);
@@ -406,7 +449,8 @@ async function main(): Promise<void> {
       countersError = (e as Error).message;
     }
     rmSync(join(outRoot, 'counters'), { recursive: true, force: true });
-    results.push({ image: name, tools: rows, counters: cnt, ...(countersError ? { countersError } : {}) });
+    const ph = applicable.some((t) => t.name === 'tsgrub') ? await phases(img, out) : null;
+    results.push({ image: name, tools: rows, counters: cnt, ...(countersError ? { countersError } : {}), phases: ph });
     process.stderr.write(` ${name}\n`);
   }
   const concurrency = await concurrencyRun(out, results);
@@ -489,7 +533,7 @@ function markdown(r: {
   cores: number;
   runs: number;
   payloadBytes: number;
-  results: Array<{ image: string; tools: ToolResult[]; counters: Counters | null; countersError?: string }>;
+  results: Array<{ image: string; tools: ToolResult[]; counters: Counters | null; countersError?: string; phases: Phases | null }>;
   concurrency: ConcurrencyResult | null;
 }): string {
   const lines: string[] = [];
@@ -506,8 +550,8 @@ function markdown(r: {
         continue;
       }
       const procs = Object.entries(t.procsKiB)
-        .filter(([k]) => k === 'tsgrub' || k === 'worker.js')
-        .map(([k, v]) => `${k === 'worker.js' ? 'worker' : 'parent'} ${(v / 1024).toFixed(0)}`)
+        .filter(([k]) => k === 'tsgrub' || k === 'worker-main.cjs' || k === 'worker.js')
+        .map(([k, v]) => `${k === 'tsgrub' ? 'parent' : 'worker'} ${(v / 1024).toFixed(0)}`)
         .join(', ');
       lines.push(
         `| ${res.image} | ${t.tool} | ${fmt(t.wallMedian)} (${fmt(t.wallMin)}–${fmt(t.wallMax)}) | ${fmt(t.mibPerSec, 0)} | ${fmt(t.cpuMedian)} | ${fmt(t.rssMaxKiB / 1024, 0)}${procs ? ` (${procs})` : ''} | ${fmt(t.vsPygrub)} | ${fmt(t.vsNodeFloor)} | ${fmt(t.vsCat)} | ${t.verified ? '✓' : '✗'} |`,
@@ -528,6 +572,22 @@ function markdown(r: {
     lines.push(
       `| ${res.image} | ${c.readAmplification.toFixed(4)} | ${c.dataReadCalls} | ${(c.meanDataReadBytes / 1024).toFixed(0)} | ${c.totalBytesRead} | ${c.totalReadCalls} | ${(c.metadataBytes / 1024).toFixed(0)} | ${c.nodesVisited} | ${c.lookupMs.toFixed(1)} | ${c.copyMs.toFixed(0)} |`,
     );
+  }
+  if (r.results.some((x) => x.phases)) {
+    lines.push('');
+    lines.push(
+      "Where tsgrub's time goes (`TSGRUB_TRACE=1`, medians of the runs, ms): the parent's Node start and code load, the spawn, the worker's Node start and code load (bundle + V8 code cache), opening the disk (partitions, probing), finding and parsing the config, copying each file, the worker's report and exit, and the rest of the wall time (exec before Node's clock starts, writing the record, the parent's exit).",
+    );
+    lines.push('');
+    lines.push('| image | parent start | spawn | worker start | disk | config | kernel | ramdisk | report | exit | rest | wall |');
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const res of r.results) {
+      const p = res.phases;
+      if (!p) continue;
+      const [a, b, c, d, e, f, g, h, i, j, k] = p.medians.map((x) => x.toFixed(1));
+      // spawn = spawning the worker → worker process started; parent start includes argv parsing.
+      lines.push(`| ${res.image} | ${a} | ${(Number(b) + Number(c)).toFixed(1)} | ${d} | ${e} | ${f} | ${g} | ${h} | ${i} | ${j} | ${k} | ${p.wallMs.toFixed(0)} |`);
+    }
   }
   const cc = r.concurrency;
   if (cc) {

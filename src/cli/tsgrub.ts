@@ -6,7 +6,6 @@
  * writes it once. Nothing it created is left behind on failure.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants as C,
@@ -14,6 +13,7 @@ import {
   fstatSync,
   mkdirSync,
   openSync,
+  readSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -28,6 +28,7 @@ import { formatResult, type OutputFormat } from './output.ts';
 import { MessageReader, send, type WorkerMessage } from './protocol.ts';
 import type { WorkerRequest } from './worker.ts';
 import { chooseEntry } from './menu-driver.ts';
+import { WORKER_V8_FLAGS, workerPermissionFlags } from './worker-flags.ts';
 
 const SHORT = 'qilnh::';
 const LONG = [
@@ -70,8 +71,24 @@ function usage(io: Io): void {
 function tempName(prefix: string): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789_';
   let s = prefix;
-  for (const b of randomBytes(8)) s += alphabet[b % alphabet.length];
+  for (const b of urandom(8)) s += alphabet[b % alphabet.length];
   return s;
+}
+
+/** Bytes from the kernel's CSPRNG, without loading node:crypto (~3 ms of a boot, bench/README.md). */
+function urandom(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  const fd = openSync('/dev/urandom', C.O_RDONLY);
+  try {
+    for (let done = 0; done < n; ) {
+      const got = readSync(fd, b, done, n - done, null);
+      if (got <= 0) throw new Error('/dev/urandom returned no bytes');
+      done += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return b;
 }
 
 function mkstemp(dir: string, prefix: string): { fd: number; path: string } {
@@ -276,8 +293,9 @@ async function runWorker(
   env: NodeJS.ProcessEnv,
 ): Promise<WorkerMessage> {
   const root = packageRoot();
-  // The single-file bundle when the build made one (one module to load instead of ~130).
-  const bundled = join(root, 'dist/cli/worker.bundle.cjs');
+  // The single-file bundle with its code cache when the build made them (worker-main.cjs), else the
+  // modules tsc wrote.
+  const bundled = join(root, 'dist/cli/worker-main.cjs');
   const workerJs = existsSync(bundled) ? bundled : join(root, 'dist/cli/worker.js');
   const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
   const req: WorkerRequest = {
@@ -292,19 +310,10 @@ async function runWorker(
     notReally: o.notReally,
     interactive: o.interactive,
     limits: o.limits,
+    ...(env.TSGRUB_TRACE ? { trace: true } : {}),
+    ...(o.debug ? { debug: true } : {}),
   };
-  const nodeFlags = [
-    '--experimental-permission',
-    `--allow-fs-read=${root}`,
-    // Only so the worker can report its own rlimits (--debug, isolation tests).
-    '--allow-fs-read=/proc/self/limits',
-    '--max-old-space-size=256',
-    // Small young generation: the copy loop allocates little, and this keeps the peak RSS flat.
-    '--max-semi-space-size=2',
-    '--disable-proto=delete',
-    '--enable-experimental-regexp-engine-on-excessive-backtracks',
-    '--no-warnings',
-  ];
+  const nodeFlags = [...workerPermissionFlags(root), ...WORKER_V8_FLAGS, '--no-warnings'];
   let cmd = process.execPath;
   let argv = [...nodeFlags, workerJs, JSON.stringify(req)];
   const prlimit = findPrlimit();
@@ -313,6 +322,7 @@ async function runWorker(
     argv = [`--data=${ramLimitBytes(env)}`, `--fsize=${fsize}`, '--core=0', '--nofile=512', '--', cmd, ...argv];
     cmd = prlimit;
   }
+  traceMark('spawning the worker');
   const child = spawn(cmd, argv, {
     stdio: ['ignore', 'pipe', 'pipe', fds.image, fds.kernel ?? 'ignore', fds.ramdisk ?? 'ignore', 'pipe'],
     env: {},
@@ -328,6 +338,8 @@ async function runWorker(
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<number | null>((res) => child.on('close', (code, sig) => res(sig ? 128 : code)));
+  // Reaped: it can no longer write anything (its pipes may still drain; only --debug reads them).
+  const reaped = new Promise<void>((res) => child.on('exit', () => res()));
   // The worker's wall-clock limit, enforced from outside; paused while a person is at the menu.
   const arm = () => setTimeout(() => child.kill('SIGKILL'), limits.wallMs + 5000);
   let timer = arm();
@@ -361,7 +373,11 @@ async function runWorker(
         await send(chan, { type: 'choose', index: choice.index, edited: choice.edited });
         continue;
       }
-      await exited;
+      // The verdict is in and the copies are complete: stop the worker now rather than wait for
+      // its orderly exit (~5–10 ms of Node teardown), so nothing can touch the files afterwards.
+      traceMark('worker reported');
+      child.kill('SIGKILL');
+      await (o.debug ? exited : reaped);
       if (o.debug && log) io.err(escapeForTerminal(log));
       return msg;
     }
@@ -371,6 +387,13 @@ async function runWorker(
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGHUP', onSignal);
   }
+}
+
+/** TSGRUB_TRACE: when the parent's phases ended (monotonic clock, ms; the worker's marks use it too). */
+const parentTrace: Array<[string, number]> = [];
+let tracing = false;
+function traceMark(label: string): void {
+  if (tracing) parentTrace.push([label, Number(process.hrtime.bigint()) / 1e6]);
 }
 
 /** Files this run created and has not reported: removed on every failure path. */
@@ -427,6 +450,8 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
     err: (s) => writeSync(2, s),
   };
   const fdsToClose: number[] = [];
+  tracing = !!env.TSGRUB_TRACE;
+  traceMark('parent code loaded');
   try {
     const o = parseCommandLine(args, io, env);
     mkdirSync(o.outdir, { recursive: true, mode: 0o700 });
@@ -462,6 +487,12 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
       return 1;
     }
     if (msg.type !== 'result') return 1;
+    if (env.TSGRUB_TRACE) {
+      traceMark('worker exited');
+      const t0 = Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000;
+      const all = [...parentTrace, ...(msg.trace ?? []).filter((t) => Array.isArray(t) && isStr(t[0]) && typeof t[1] === 'number')];
+      for (const [label, at] of all.sort((a, b) => a[1] - b[1])) io.err(`tsgrub trace: ${(at - t0).toFixed(1).padStart(7)} ms  ${escapeForTerminal(label)}\n`);
+    }
     if (o.debug && msg.identity) {
       const id = msg.identity;
       io.err(`tsgrub: worker ran as uid ${id.uid} gid ${id.gid} groups [${id.groups.join(',')}], path access ${id.pathsDenied ? 'denied' : 'ALLOWED'}; ${id.limits.join('; ')}\n`);

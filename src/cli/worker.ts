@@ -5,7 +5,6 @@
  * environment, rlimits, and (with --runas) an unprivileged uid. It parses guest bytes, selects the
  * entry, streams the files into fd 4/5 and reports sizes; the parent checks them and formats output.
  */
-import { Socket } from 'node:net';
 import { fstatSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { nodeCodecs } from '../codec/node.ts';
 import { Disk } from '../disk.ts';
@@ -21,7 +20,8 @@ import { resolveEntry, buildArgs } from '../boot/select.ts';
 import { decodeUtf8Strict } from '../io/bytes.ts';
 import type { ConfigFormat } from '../boot/types.ts';
 import type { BootEntry, BootMenu } from '../boot/types.ts';
-import { MessageReader, send, type MenuEntryView, type WorkerMessage } from './protocol.ts';
+import { type MenuEntryView, type WorkerMessage } from './protocol.ts';
+import { FdChannel } from './fd-channel.ts';
 
 export interface WorkerRequest {
   entry?: string;
@@ -37,6 +37,10 @@ export interface WorkerRequest {
   notReally: boolean;
   interactive: boolean;
   limits: Partial<Limits>;
+  /** TSGRUB_TRACE: report when each phase ended (ms since the epoch) in the result. */
+  trace?: boolean;
+  /** --debug: report what confines the worker (uid, permission model, rlimits). */
+  debug?: boolean;
 }
 
 const FD_IMAGE = 3;
@@ -62,17 +66,23 @@ function failureLines(failures: Array<{ path: string; error: TsgrubError }>): st
   return failures.slice(0, 64).map((f) => `partition ${f.path}: ${f.error.message}`.slice(0, 512));
 }
 
+/**
+ * Phase end times on the monotonic clock (ms), for `tsgrub`'s timing breakdown (with TSGRUB_TRACE).
+ * process.hrtime, not `performance`, whose first use loads perf_hooks (~2 ms).
+ */
+const trace: Array<[string, number]> = [];
+const mark = (label: string) => trace.push([label, Number(process.hrtime.bigint()) / 1e6]);
+
 async function main(): Promise<void> {
+  mark(`worker code loaded (code cache ${String((globalThis as Record<symbol, unknown>)[Symbol.for('tsgrub.codeCache')] ?? 'not used')})`);
   const req = JSON.parse(process.argv[2] ?? '{}') as WorkerRequest;
-  const sock = new Socket({ fd: FD_CHANNEL, readable: true, writable: true });
-  const reader = new MessageReader(sock);
-  const reply = async (m: WorkerMessage) => {
-    await send(sock, m);
-  };
+  const chan = new FdChannel(FD_CHANNEL);
+  const reply = async (m: WorkerMessage) => chan.send(m);
   let failures: Array<{ path: string; error: TsgrubError }> = [];
   try {
     const ctx = createContext(req.limits, nodeCodecs);
     const image = FileSource.fromFd(FD_IMAGE, 'image');
+    image.syncReads = true; // this process has nothing else to do while a read waits
     if (req.isconfig !== undefined) {
       await reply({ type: 'listing', listing: await isconfig(image, req, ctx.limits), failures: [] });
       return;
@@ -83,6 +93,7 @@ async function main(): Promise<void> {
     }
     const registry = req.filesystems ? defaultRegistry.only(req.filesystems) : defaultRegistry;
     const disk = await Disk.open(image, ctx, registry);
+    mark('disk opened');
     const opts: LoaderOptions = {
       entry: req.entry,
       kernel: req.kernel,
@@ -105,7 +116,7 @@ async function main(): Promise<void> {
               partition: '',
               configPath: menu.configPath,
             });
-            const m = (await reader.next()) as { type?: unknown; index?: unknown; edited?: unknown };
+            const m = chan.next() as { type?: unknown; index?: unknown; edited?: unknown };
             ctx.budget.restartClock();
             if (m?.type !== 'choose' || typeof m.index !== 'number') throw new IoError('bad reply from parent');
             const base = menu.entries[m.index] ?? menu.entries[defaultIndex];
@@ -125,6 +136,7 @@ async function main(): Promise<void> {
         : undefined,
     };
     const outcome = await loadBoot(disk, opts);
+    mark('config parsed, entry chosen');
     failures = outcome.failures;
     if (req.listEntries) {
       await reply({ type: 'listing', listing: outcome.listing.slice(0, 60_000), failures: failureLines(failures) });
@@ -154,7 +166,9 @@ async function main(): Promise<void> {
     const rnode = choice.ramdisk ? await open(choice.ramdisk, 'ramdisk', rvfs) : null;
     if (!req.notReally) {
       kernelBytes = await copyToFd(vfs, knode, FD_KERNEL);
+      mark('kernel copied');
       if (rnode) ramdiskBytes = await copyToFd(rvfs, rnode, FD_RAMDISK);
+      mark('ramdisk copied');
     }
     await reply({
       type: 'result',
@@ -166,13 +180,12 @@ async function main(): Promise<void> {
       partition: choice.candidate.path,
       how: choice.how,
       config: choice.menu ? { format: choice.menu.format, path: choice.menu.configPath.slice(0, 1024) } : null,
-      identity: identity(),
+      ...(req.debug ? { identity: identity() } : {}),
+      ...(req.trace ? { trace: [['worker process started', Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000] as [string, number], ...trace] } : {}),
     });
   } catch (e) {
     const err = toTsgrubError(e);
     await reply({ type: 'error', error: { code: err.code, message: err.message.slice(0, 2048), data: {} }, failures: failureLines(failures) });
-  } finally {
-    sock.end();
   }
 }
 

@@ -2,7 +2,7 @@
  * The codec table for Node: zlib/deflate/gzip from node:zlib with `maxOutputLength` (a bomb stops at
  * the cap, threat-model C8), zstd from fzstd, lz4 and lzo from our own decoders.
  */
-import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 import { CorruptError, LimitExceededError } from '../errors.ts';
 import { lz4BlockDecode } from './lz4.ts';
 import { lzo1xDecode } from './lzo.ts';
@@ -10,18 +10,25 @@ import { xzDecode } from './xz.ts';
 import type { CodecTable, Decoder } from './types.ts';
 import { zstdDecode } from './zstd.ts';
 
-type ZlibFn = typeof inflateSync;
+type ZlibName = 'inflateSync' | 'inflateRawSync' | 'gunzipSync';
 
-function viaZlib(kind: string, fn: ZlibFn): Decoder {
+/**
+ * node:zlib, loaded on first use: it pulls in the stream machinery, and most boots decode nothing
+ * (bench/README.md, "Startup").
+ */
+let zlib: typeof Zlib | undefined;
+
+function viaZlib(kind: string, name: ZlibName): Decoder {
   return (input, maxOutput) => {
     if (maxOutput === 0) {
       // node:zlib refuses maxOutputLength 0; a stream that decodes to nothing is still checked.
-      const out = viaZlib(kind, fn)(input, 1);
+      const out = viaZlib(kind, name)(input, 1);
       if (out.length > 0) throw new LimitExceededError('codecOutput', `${kind} output exceeds 0 bytes`, 0);
       return out;
     }
+    zlib ??= process.getBuiltinModule('node:zlib');
     try {
-      const b = fn(input, { maxOutputLength: maxOutput });
+      const b = zlib[name](input, { maxOutputLength: maxOutput });
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
       const code = (e as { code?: unknown }).code;
@@ -32,9 +39,9 @@ function viaZlib(kind: string, fn: ZlibFn): Decoder {
 }
 
 export const nodeCodecs: CodecTable = Object.freeze({
-  zlib: viaZlib('zlib', inflateSync),
-  deflate: viaZlib('deflate', inflateRawSync),
-  gzip: viaZlib('gzip', gunzipSync),
+  zlib: viaZlib('zlib', 'inflateSync'),
+  deflate: viaZlib('deflate', 'inflateRawSync'),
+  gzip: viaZlib('gzip', 'gunzipSync'),
   zstd: zstdDecode,
   lz4: lz4BlockDecode,
   lzo: lzo1xDecode,

@@ -1,0 +1,116 @@
+/**
+ * How tsgrub starts (bench/README.md, "Startup"): the worker runs its single-file bundle with the V8
+ * code cache the build trained under the same flags; a cache from another build, or one V8 rejects,
+ * is never used and the worker still boots; TSGRUB_TRACE reports every phase in order.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from '../helpers/fixtures.ts';
+import { WORKER_V8_FLAGS, workerPermissionFlags } from '../../src/cli/worker-flags.ts';
+
+const TSGRUB = join(ROOT, 'bin/tsgrub');
+const SAMPLE = join(ROOT, 'examples/sample-guest.img');
+const CLI = join(ROOT, 'dist/cli');
+
+function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete e.NODE_EXTRA_CA_CERTS;
+  return e;
+}
+
+test('TSGRUB_TRACE reports every phase in order, and the worker started from the trained code cache', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tsgrub-trace-'));
+  try {
+    const r = spawnSync(TSGRUB, ['-q', `--output-directory=${out}`, SAMPLE], { env: env({ TSGRUB_TRACE: '1' }), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const marks = [...r.stderr.matchAll(/^tsgrub trace:\s+([\d.]+) ms {2}(.+)$/gm)].map((m) => ({ at: Number(m[1]), label: m[2] as string }));
+    assert.deepEqual(
+      marks.map((m) => m.label.replace(/ \(.*\)$/, '')),
+      ['parent code loaded', 'spawning the worker', 'worker process started', 'worker code loaded', 'disk opened', 'config parsed, entry chosen', 'kernel copied', 'ramdisk copied', 'worker reported', 'worker exited'],
+    );
+    for (let i = 1; i < marks.length; i++) assert.ok((marks[i] as { at: number }).at >= (marks[i - 1] as { at: number }).at - 0.5, `${marks[i]?.label} before ${marks[i - 1]?.label}`);
+    // A rejected cache (build and run disagree on V8 flags or Node version) would silently cost every boot.
+    assert.ok(marks.some((m) => m.label === 'worker code loaded (code cache accepted)'), r.stderr);
+    // Without TSGRUB_TRACE, nothing of it.
+    const q = spawnSync(TSGRUB, ['-q', `--output-directory=${out}`, SAMPLE], { env: env(), encoding: 'utf8' });
+    assert.equal(q.status, 0, q.stderr);
+    assert.doesNotMatch(q.stderr, /trace/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+/** Runs a copy of the worker (worker-main.cjs + bundle + the given cache) as the parent does, without copying. */
+async function runWorkerCopy(cache: Buffer | null): Promise<{ code: number | null; reply: Record<string, unknown> | null; stderr: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-cache-'));
+  try {
+    copyFileSync(join(CLI, 'worker-main.cjs'), join(dir, 'worker-main.cjs'));
+    copyFileSync(join(CLI, 'worker.bundle.cjs'), join(dir, 'worker.bundle.cjs'));
+    if (cache) writeFileSync(join(dir, 'worker.codecache'), cache);
+    const image = openSync(SAMPLE, 'r');
+    try {
+      const req = { args: '', listEntries: false, notReally: true, interactive: false, limits: {}, trace: true };
+      const child = spawn(process.execPath, [...workerPermissionFlags(dir), ...WORKER_V8_FLAGS, '--no-warnings', join(dir, 'worker-main.cjs'), JSON.stringify(req)], {
+        stdio: ['ignore', 'ignore', 'pipe', image, 'ignore', 'ignore', 'pipe'],
+        env: {},
+        cwd: '/',
+      });
+      let reply = '';
+      let stderr = '';
+      (child.stdio[6] as NodeJS.ReadableStream).on('data', (b: Buffer) => (reply += b.toString()));
+      child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = await new Promise<number | null>((res) => child.on('close', res));
+      const line = reply.split('\n')[0] ?? '';
+      return { code, reply: line ? (JSON.parse(line) as Record<string, unknown>) : null, stderr };
+    } finally {
+      closeSync(image);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function cacheStatus(reply: Record<string, unknown> | null): string | undefined {
+  const trace = (reply?.trace ?? []) as Array<[string, number]>;
+  return /\(code cache (\w+)\)/.exec(trace.map((t) => t[0]).join('\n'))?.[1];
+}
+
+test('the worker never uses a code cache of another build, survives one V8 rejects, and runs without one', async () => {
+  assert.ok(existsSync(join(CLI, 'worker.codecache')), 'the build trains dist/cli/worker.codecache');
+  const good = readFileSync(join(CLI, 'worker.codecache'));
+  const build = /^\/\/ tsgrub-build ([0-9a-f]{32})\n/.exec(readFileSync(join(CLI, 'worker.bundle.cjs'), 'utf8'))?.[1];
+  assert.ok(build, 'the bundle names its build on its first line');
+  assert.equal(good.subarray(0, 32).toString('latin1'), build);
+
+  const ok = await runWorkerCopy(good);
+  assert.equal(ok.reply?.type, 'result', ok.stderr);
+  assert.equal(cacheStatus(ok.reply), 'accepted');
+
+  // Another build's cache (right V8 data, wrong build id): not even offered to V8.
+  const other = Buffer.concat([Buffer.from('f'.repeat(32), 'latin1'), good.subarray(32)]);
+  const foreign = await runWorkerCopy(other);
+  assert.equal(foreign.reply?.type, 'result', foreign.stderr);
+  assert.equal(cacheStatus(foreign.reply), 'absent');
+
+  // This build's id on bytes V8 cannot use: V8 rejects them and compiles the source.
+  const junk = Buffer.concat([Buffer.from(build, 'latin1'), Buffer.alloc(4096, 0x5a)]);
+  const rejected = await runWorkerCopy(junk);
+  assert.equal(rejected.reply?.type, 'result', rejected.stderr);
+  assert.equal(cacheStatus(rejected.reply), 'rejected');
+
+  const none = await runWorkerCopy(null);
+  assert.equal(none.reply?.type, 'result', none.stderr);
+  assert.equal(cacheStatus(none.reply), 'absent');
+  // Same verdict whatever the cache.
+  for (const r of [foreign, rejected, none]) assert.equal(r.reply?.args, ok.reply?.args);
+});
+
+test('the build leaves only the bundles, the loader, the cache and tsc output in dist/cli', () => {
+  const names = readdirSync(CLI);
+  assert.ok(names.includes('worker-main.cjs') && names.includes('worker.bundle.cjs') && names.includes('tsgrub.bundle.cjs'));
+  assert.ok(!names.includes('tsgrub.bundle.js'), 'the ESM bundle of earlier builds is removed');
+});
