@@ -165,10 +165,14 @@ async function main(): Promise<void> {
     const knode = await open(choice.kernel, 'kernel');
     const rnode = choice.ramdisk ? await open(choice.ramdisk, 'ramdisk', rvfs) : null;
     if (!req.notReally) {
-      kernelBytes = await copyToFd(vfs, knode, FD_KERNEL);
-      mark('kernel copied');
-      if (rnode) ramdiskBytes = await copyToFd(rvfs, rnode, FD_RAMDISK);
-      mark('ramdisk copied');
+      // Both at once: one file's mapping (metadata reads, chain and extent walks) runs while the
+      // other's writes are in flight, and the two files' writes go to two pool threads.
+      const copies = [copyToFd(vfs, knode, FD_KERNEL).finally(() => mark('kernel copied'))];
+      if (rnode) copies.push(copyToFd(rvfs, rnode, FD_RAMDISK).finally(() => mark('ramdisk copied')));
+      const settled = await Promise.allSettled(copies);
+      for (const r of settled) if (r.status === 'rejected') throw r.reason;
+      kernelBytes = (settled[0] as PromiseFulfilledResult<number>).value;
+      if (rnode) ramdiskBytes = (settled[1] as PromiseFulfilledResult<number>).value;
     }
     await reply({
       type: 'result',

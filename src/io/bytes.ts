@@ -1,7 +1,11 @@
 /**
  * Bounds-checked field readers over Uint8Array. Every on-disk field is read through these, never by
- * raw indexing (which yields `undefined` past the end) or by bit tricks (which truncate to 32 bits).
- * A read past the end of the buffer is a CorruptError naming the structure.
+ * raw indexing (which yields `undefined` past the end) or by ad-hoc shifts (which truncate to 32 bits
+ * and sign-extend). A read past the end of the buffer is a CorruptError naming the structure.
+ *
+ * The 8/16/32-bit readers assemble bytes after the bounds check: exact for these widths (the 32-bit
+ * ones end in `>>> 0` or `| 0` on purpose), and, unlike a DataView per call, they allocate nothing —
+ * metadata parsing runs them millions of times on a large map (bench/README.md, "Mapping").
  */
 import { CorruptError } from '../errors.ts';
 
@@ -21,27 +25,27 @@ export function u8(b: Uint8Array, off: number, what = 'structure'): number {
 }
 export function u16le(b: Uint8Array, off: number, what = 'structure'): number {
   need(b, off, 2, what);
-  return view(b).getUint16(off, true);
+  return (b[off] as number) | ((b[off + 1] as number) << 8);
 }
 export function u16be(b: Uint8Array, off: number, what = 'structure'): number {
   need(b, off, 2, what);
-  return view(b).getUint16(off, false);
+  return ((b[off] as number) << 8) | (b[off + 1] as number);
 }
 export function u32le(b: Uint8Array, off: number, what = 'structure'): number {
   need(b, off, 4, what);
-  return view(b).getUint32(off, true);
+  return ((b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16) | ((b[off + 3] as number) << 24)) >>> 0;
 }
 export function u32be(b: Uint8Array, off: number, what = 'structure'): number {
   need(b, off, 4, what);
-  return view(b).getUint32(off, false);
+  return (((b[off] as number) << 24) | ((b[off + 1] as number) << 16) | ((b[off + 2] as number) << 8) | (b[off + 3] as number)) >>> 0;
 }
 export function i32le(b: Uint8Array, off: number, what = 'structure'): number {
   need(b, off, 4, what);
-  return view(b).getInt32(off, true);
+  return (b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16) | ((b[off + 3] as number) << 24);
 }
 export function i32be(b: Uint8Array, off: number, what = 'structure'): number {
   need(b, off, 4, what);
-  return view(b).getInt32(off, false);
+  return ((b[off] as number) << 24) | ((b[off + 1] as number) << 16) | ((b[off + 2] as number) << 8) | (b[off + 3] as number);
 }
 /** Exact 64-bit value. */
 export function u64le(b: Uint8Array, off: number, what = 'structure'): bigint {
@@ -61,12 +65,21 @@ export function i64be(b: Uint8Array, off: number, what = 'structure'): bigint {
   return view(b).getBigInt64(off, false);
 }
 
-/** A 64-bit field that must fit a JS number exactly (≤ 2^53−1); anything larger is corrupt for us. */
+/**
+ * A 64-bit field that must fit a JS number exactly (≤ 2^53−1); anything larger is corrupt for us.
+ * Assembled from two exact 32-bit halves: hi·2^32 + lo is exact whenever hi < 2^21.
+ */
 export function u64leSafe(b: Uint8Array, off: number, what = 'structure'): number {
-  return toSafe(u64le(b, off, what), what);
+  need(b, off, 8, what);
+  return joinSafe(u32le(b, off + 4, what), u32le(b, off, what), what);
 }
 export function u64beSafe(b: Uint8Array, off: number, what = 'structure'): number {
-  return toSafe(u64be(b, off, what), what);
+  need(b, off, 8, what);
+  return joinSafe(u32be(b, off, what), u32be(b, off + 4, what), what);
+}
+function joinSafe(hi: number, lo: number, what: string): number {
+  if (hi >= 0x200000) throw new CorruptError(what, `64-bit value ${(BigInt(hi) << 32n) | BigInt(lo)} exceeds 2^53`);
+  return hi * 0x100000000 + lo;
 }
 export function toSafe(v: bigint, what: string): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < 0n) {

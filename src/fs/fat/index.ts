@@ -41,29 +41,26 @@ class VisitedClusters {
   private small: Set<number> | null = new Set();
   private bits: Uint8Array | null = null;
   constructor(private readonly maxCluster: number) {}
-  /** Adds c; false when it was already there. */
+  /** Adds c (0 ≤ c ≤ maxCluster < 2^28, so 32-bit bit operations are exact); false when it was already there. */
   add(c: number): boolean {
-    if (this.small) {
-      if (this.small.has(c)) return false;
-      this.small.add(c);
-      if (this.small.size > 4096) {
-        this.bits = new Uint8Array(Math.floor(this.maxCluster / 8) + 1);
-        for (const x of this.small) this.mark(x);
-        this.small = null;
-      }
+    const bits = this.bits;
+    if (bits !== null) {
+      const i = c >>> 3;
+      const m = 1 << (c & 7);
+      if (((bits[i] as number) & m) !== 0) return false;
+      bits[i] = (bits[i] as number) | m;
       return true;
     }
-    const i = Math.floor(c / 8);
-    const m = 2 ** (c % 8);
-    const bits = this.bits as Uint8Array;
-    if (((bits[i] as number) & m) !== 0) return false;
-    this.mark(c);
+    const small = this.small as Set<number>;
+    if (small.has(c)) return false;
+    small.add(c);
+    if (small.size > 4096) {
+      const b = new Uint8Array((this.maxCluster >>> 3) + 1);
+      for (const x of small) b[x >>> 3] = (b[x >>> 3] as number) | (1 << (x & 7));
+      this.bits = b;
+      this.small = null;
+    }
     return true;
-  }
-  private mark(c: number): void {
-    const bits = this.bits as Uint8Array;
-    const i = Math.floor(c / 8);
-    bits[i] = (bits[i] as number) | 2 ** (c % 8);
   }
 }
 
@@ -135,13 +132,10 @@ export class FatVolume implements Volume {
     return o >= 0 && o + 4 <= w.data.length ? u32le(w.data, o, 'fat.FAT') % 0x10000000 : null;
   }
 
-  private isEnd(v: number): boolean {
+  /** Entries at or above this end a chain (EOC); one below it marks a bad cluster. */
+  private get endMark(): number {
     const t = this.bpb.type;
-    return t === 'fat12' ? v >= 0xff8 : t === 'fat16' ? v >= 0xfff8 : v >= 0x0ffffff8;
-  }
-  private isBad(v: number): boolean {
-    const t = this.bpb.type;
-    return t === 'fat12' ? v === 0xff7 : t === 'fat16' ? v === 0xfff7 : v === 0x0ffffff7;
+    return t === 'fat12' ? 0xff8 : t === 'fat16' ? 0xfff8 : 0x0ffffff8;
   }
 
   /**
@@ -152,6 +146,7 @@ export class FatVolume implements Volume {
     const cached = this.chains.get(first);
     if (cached && need === null) return cached;
     const { maxCluster } = this.bpb;
+    const endMark = this.endMark;
     const runs: Run[] = [];
     const visited = new VisitedClusters(maxCluster);
     let cur = first;
@@ -166,14 +161,14 @@ export class FatVolume implements Volume {
       else runs.push({ cluster: cur, count: 1 });
       if (need !== null && n >= need) break;
       const next = this.fatEntryCached(cur) ?? (await this.fatEntry(cur));
-      if (this.isEnd(next)) {
+      if (next >= endMark) {
         if (need !== null) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} ends after ${n} of ${need} clusters`);
         break;
       }
       if (n >= max) {
         throw new CorruptError('fat.Directory', `directory of entry ${at} runs past ${max} clusters without an end marker`);
       }
-      if (this.isBad(next)) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} reaches bad cluster marker at ${cur}`);
+      if (next === endMark - 1) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} reaches bad cluster marker at ${cur}`);
       cur = next;
     }
     if (need === null) {
