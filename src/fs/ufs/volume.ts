@@ -4,7 +4,7 @@
  * contiguous blocks into one source read.
  */
 import { CorruptError, InvalidArgumentError, IsADirectoryError, LimitExceededError } from '../../errors.ts';
-import { i32be, i32le, i64be, i64le } from '../../io/bytes.ts';
+import { i32be, i32le, i64be, i64le, u32be, u32le } from '../../io/bytes.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { DirEntry, Extent, FsNode, Volume } from '../types.ts';
@@ -93,9 +93,15 @@ export class UfsVolume implements Volume {
     for (let i = 0; i < sb.nindir; i++) {
       let v: number;
       if (sb.ptrSize === 8) {
-        const b = sb.littleEndian ? i64le(raw, i * 8, 'ufs.IndirectBlock') : i64be(raw, i * 8, 'ufs.IndirectBlock');
-        if (b < 0n || b >= BigInt(sb.size)) throw new CorruptError('ufs.IndirectBlock', `pointer ${i} = ${b} outside the filesystem`, at + i * 8);
-        v = Number(b);
+        // Two exact 32-bit halves (no BigInt per pointer: an indirect block holds 4096 of them).
+        const o = i * 8;
+        const hi = sb.littleEndian ? i32le(raw, o + 4, 'ufs.IndirectBlock') : i32be(raw, o, 'ufs.IndirectBlock');
+        const lo = sb.littleEndian ? u32le(raw, o, 'ufs.IndirectBlock') : u32be(raw, o + 4, 'ufs.IndirectBlock');
+        v = hi * 0x100000000 + lo;
+        if (hi < 0 || hi >= 0x200000 || v >= sb.size) {
+          const b = sb.littleEndian ? i64le(raw, o, 'ufs.IndirectBlock') : i64be(raw, o, 'ufs.IndirectBlock');
+          throw new CorruptError('ufs.IndirectBlock', `pointer ${i} = ${b} outside the filesystem`, at + o);
+        }
       } else {
         v = sb.littleEndian ? i32le(raw, i * 4, 'ufs.IndirectBlock') : i32be(raw, i * 4, 'ufs.IndirectBlock');
         if (v < 0 || v >= sb.size) throw new CorruptError('ufs.IndirectBlock', `pointer ${i} = ${v} outside the filesystem`, at + i * 4);
@@ -150,6 +156,43 @@ export class UfsVolume implements Volume {
     throw new CorruptError('ufs.BlockMap', `inode ${node.id}: logical block ${lbn} beyond triple indirection`);
   }
 
+  /**
+   * bmap without I/O: the answer when every indirect block on the way is cached, else undefined
+   * (then the caller takes the async bmap, which reads them). Same checks as bmap; a whole-file map
+   * asks this for thousands of consecutive blocks under the same few indirect blocks.
+   */
+  private bmapCached(node: UfsNode, lbn: number): number | undefined {
+    if (lbn < NDADDR) return node.db[lbn] as number;
+    let rel = lbn - NDADDR;
+    for (let level = 1; level <= NIADDR; level++) {
+      const span = this.span[level] as number;
+      if (rel < span) {
+        let ptr = node.ib[level - 1] as number;
+        // At most three ancestors (NIADDR): compared one by one, nothing allocated.
+        let a = 0;
+        let b = 0;
+        let c = 0;
+        for (let l = level; l >= 1; l--) {
+          if (ptr === 0) return 0;
+          if (ptr === a || ptr === b || ptr === c) return undefined; // bmap reports the cycle
+          if (a === 0) a = ptr;
+          else if (b === 0) b = ptr;
+          else c = ptr;
+          const ptrs = this.indirect.get(ptr);
+          if (!ptrs) return undefined;
+          const below = this.span[l - 1] as number;
+          const idx = Math.floor(rel / below);
+          rel %= below;
+          ptr = ptrs[idx] as number;
+        }
+        if (ptr !== 0 && (ptr === a || ptr === b || ptr === c)) return undefined;
+        return ptr;
+      }
+      rel -= span;
+    }
+    return undefined;
+  }
+
   /** The file's bytes [offset, end) as runs of contiguous physical bytes or holes. */
   private async mapRange(node: UfsNode, offset: number, end: number): Promise<Run[]> {
     const { bsize, fsize } = this.sb;
@@ -159,7 +202,7 @@ export class UfsVolume implements Volume {
       const lbn = Math.floor(pos / bsize);
       const inBlock = pos - lbn * bsize;
       const n = Math.min(bsize - inBlock, end - pos);
-      const frag = await this.bmap(node, lbn);
+      const frag = this.bmapCached(node, lbn) ?? (await this.bmap(node, lbn));
       let physical: number | null = null;
       if (frag !== 0) {
         // The tail of a small file may be a fragment run shorter than bsize: check only what is used.
