@@ -22,11 +22,13 @@ const COPY_BYTES = 1 << 20;
 const MAX_RUNS = 1 << 22;
 /**
  * Fragment gathering (bench/README.md): runs shorter than SMALL_RUN that follow each other forward on
- * disk with gaps of at most MAX_GAP are read as one window of up to COPY_BYTES — gaps included — and
+ * disk with gaps of at most MAX_GAP are read as one window of up to WINDOW_BYTES — gaps included — and
  * copied out of it. A pread from Node costs ~3–5 µs; copying 32 KiB of gap costs less than one.
  */
 const SMALL_RUN = 64 << 10;
 const MAX_GAP = 32 << 10;
+/** Size of one window read (a file in 4 KiB fragments: ~64 fragments and their gaps per pread). */
+const WINDOW_BYTES = 512 << 10;
 
 /** A stretch of the image read whole, and the runs it serves. */
 interface Window {
@@ -52,7 +54,7 @@ function planWindows(runs: readonly Run[]): Array<Window | null> {
     for (; j < runs.length; j++) {
       const r = runs[j] as Run;
       if (r.physical === null || r.length >= SMALL_RUN || r.physical < w.end || r.physical - w.end > MAX_GAP) break;
-      if (r.physical + r.length - w.start > COPY_BYTES) break;
+      if (r.physical + r.length - w.start > WINDOW_BYTES) break;
       w.end = r.physical + r.length;
     }
     if (j - i >= 2) for (let k = i; k < j; k++) plan[k] = w;
@@ -194,7 +196,16 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
   // Two buffers: while one is being written by libuv's thread pool, the other is filled by reads on
   // this thread, so reading and writing (both memory copies in the kernel) overlap on two cores.
   const cap = Math.min(COPY_BYTES, Math.max(size, 1));
-  const bufs = [new Uint8Array(cap), size > cap ? new Uint8Array(cap) : null];
+  // Fragments are gathered through windows (planWindows); everything else is read straight into a buffer.
+  const plan = planWindows(runs);
+  const windowed = plan.some((w) => w !== null);
+  // One allocation for both buffers and the window, so gathering a fragment is one copyWithin
+  // (a native memmove that allocates nothing) from the window into the buffer being filled.
+  const second = size > cap ? cap : 0;
+  const scratchAt = cap + second;
+  const whole = new Uint8Array(scratchAt + (windowed ? WINDOW_BYTES : 0));
+  const bases = [0, cap];
+  const bufs = [whole.subarray(0, cap), second ? whole.subarray(cap, cap + second) : null];
   let cur = 0;
   let buf = bufs[0] as Uint8Array;
   const position = (logical: number) => (opts.positional === false ? null : logical);
@@ -217,19 +228,13 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
     fillStart += fill;
     fill = 0;
   };
-  // Fragments are gathered through windows (planWindows); everything else is read straight into buf.
-  const plan = planWindows(runs);
-  let scratch: Buffer | null = null;
   let loaded: Window | null = null;
-  // Buffer views of the two buffers: Buffer#copy is a native memcpy that allocates nothing per fragment.
-  const views = bufs.map((b) => (b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : null));
   try {
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i] as Run;
       const w = plan[i] ?? null;
       if (w && w !== loaded) {
-        scratch ??= Buffer.alloc(COPY_BYTES);
-        file.readIntoSync(scratch, 0, w.start, w.end - w.start);
+        file.readIntoSync(whole, scratchAt, w.start, w.end - w.start);
         loaded = w;
       }
       let done = 0;
@@ -240,9 +245,9 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
         }
         const n = Math.min(r.length - done, buf.length - fill);
         if (r.physical === null) buf.fill(0, fill, fill + n);
-        else if (w && scratch) {
-          const at = r.physical + done - w.start;
-          scratch.copy(views[cur] as Buffer, fill, at, at + n);
+        else if (w) {
+          const at = scratchAt + r.physical + done - w.start;
+          whole.copyWithin((bases[cur] as number) + fill, at, at + n);
         } else file.readIntoSync(buf, fill, r.physical + done, n);
         fill += n;
         done += n;
