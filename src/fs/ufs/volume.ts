@@ -122,31 +122,38 @@ export class UfsVolume implements Volume {
   }
 
   /**
-   * fs.h/ufs_bmap.c: logical block → fragment address (0 = hole). The level of each indirect block is
-   * fixed by the logical block number, so the walk descends exactly `level` times; a pointer that
+   * fs.h/ufs_bmap.c: logical block → fragment address (0 = hole), walked without I/O: the answer, or
+   * the indirect block that must be read first (then walk again). The level of each indirect block
+   * is fixed by the logical block number, so the walk descends exactly `level` times; a pointer that
    * repeats one of its ancestors is a cycle and is rejected rather than read as data.
    */
-  async bmap(node: UfsNode, lbn: number): Promise<number> {
+  private walk(node: UfsNode, lbn: number): number | { read: number } {
     if (lbn < NDADDR) return node.db[lbn] as number;
     let rel = lbn - NDADDR;
     for (let level = 1; level <= NIADDR; level++) {
       const span = this.span[level] as number;
       if (rel < span) {
         let ptr = node.ib[level - 1] as number;
-        const chain: number[] = [];
+        // The indirect blocks above (at most NIADDR = 3), compared one by one: nothing allocated.
+        let a = 0;
+        let b = 0;
+        let c = 0;
         for (let l = level; l >= 1; l--) {
           if (ptr === 0) return 0;
-          if (chain.includes(ptr)) {
+          if (ptr === a || ptr === b || ptr === c) {
             throw new CorruptError('ufs.IndirectCycle', `inode ${node.id}: indirect block ${ptr} refers to itself through its chain`);
           }
-          chain.push(ptr);
-          const ptrs = await this.indirectBlock(ptr);
+          if (a === 0) a = ptr;
+          else if (b === 0) b = ptr;
+          else c = ptr;
+          const ptrs = this.indirect.get(ptr);
+          if (!ptrs) return { read: ptr };
           const below = this.span[l - 1] as number;
           const idx = Math.floor(rel / below);
           rel %= below;
           ptr = ptrs[idx] as number;
         }
-        if (ptr !== 0 && chain.includes(ptr)) {
+        if (ptr !== 0 && (ptr === a || ptr === b || ptr === c)) {
           throw new CorruptError('ufs.IndirectCycle', `inode ${node.id}: data block ${ptr} is one of its own indirect blocks`);
         }
         return ptr;
@@ -156,41 +163,14 @@ export class UfsVolume implements Volume {
     throw new CorruptError('ufs.BlockMap', `inode ${node.id}: logical block ${lbn} beyond triple indirection`);
   }
 
-  /**
-   * bmap without I/O: the answer when every indirect block on the way is cached, else undefined
-   * (then the caller takes the async bmap, which reads them). Same checks as bmap; a whole-file map
-   * asks this for thousands of consecutive blocks under the same few indirect blocks.
-   */
-  private bmapCached(node: UfsNode, lbn: number): number | undefined {
-    if (lbn < NDADDR) return node.db[lbn] as number;
-    let rel = lbn - NDADDR;
-    for (let level = 1; level <= NIADDR; level++) {
-      const span = this.span[level] as number;
-      if (rel < span) {
-        let ptr = node.ib[level - 1] as number;
-        // At most three ancestors (NIADDR): compared one by one, nothing allocated.
-        let a = 0;
-        let b = 0;
-        let c = 0;
-        for (let l = level; l >= 1; l--) {
-          if (ptr === 0) return 0;
-          if (ptr === a || ptr === b || ptr === c) return undefined; // bmap reports the cycle
-          if (a === 0) a = ptr;
-          else if (b === 0) b = ptr;
-          else c = ptr;
-          const ptrs = this.indirect.get(ptr);
-          if (!ptrs) return undefined;
-          const below = this.span[l - 1] as number;
-          const idx = Math.floor(rel / below);
-          rel %= below;
-          ptr = ptrs[idx] as number;
-        }
-        if (ptr !== 0 && (ptr === a || ptr === b || ptr === c)) return undefined;
-        return ptr;
-      }
-      rel -= span;
+  /** `walk`, reading the indirect blocks it needs (at most one per level). */
+  async bmap(node: UfsNode, lbn: number): Promise<number> {
+    for (let i = 0; i <= NIADDR; i++) {
+      const r = this.walk(node, lbn);
+      if (typeof r === 'number') return r;
+      await this.indirectBlock(r.read);
     }
-    return undefined;
+    throw new CorruptError('ufs.BlockMap', `inode ${node.id}: logical block ${lbn}: its indirect blocks do not stay cached`);
   }
 
   /** The file's bytes [offset, end) as runs of contiguous physical bytes or holes. */
@@ -202,7 +182,8 @@ export class UfsVolume implements Volume {
       const lbn = Math.floor(pos / bsize);
       const inBlock = pos - lbn * bsize;
       const n = Math.min(bsize - inBlock, end - pos);
-      const frag = this.bmapCached(node, lbn) ?? (await this.bmap(node, lbn));
+      const w = this.walk(node, lbn);
+      const frag = typeof w === 'number' ? w : await this.bmap(node, lbn);
       let physical: number | null = null;
       if (frag !== 0) {
         // The tail of a small file may be a fragment run shorter than bsize: check only what is used.
