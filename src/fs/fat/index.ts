@@ -29,8 +29,14 @@ interface Run {
   count: number;
 }
 
-/** Bytes of FAT decoded per metadata read in chain walks (one sector: 128 FAT32 entries). */
+/**
+ * Bytes of FAT decoded per metadata read in chain walks, as a readahead: one sector (128 FAT32
+ * entries) after a jump, doubling while the chain keeps reading the FAT in order, up to 64 KiB. A
+ * contiguous 100 MiB file of 512-byte clusters then costs ~20 reads instead of 1,600 (each an await),
+ * and a chain that jumps around a large FAT never reads (or charges) more than a sector per jump.
+ */
 const FAT_WINDOW = 512;
+const FAT_WINDOW_MAX = 64 << 10;
 
 /**
  * Clusters seen in one chain walk: a Set for short chains, a bitmap over 2..maxCluster (at most
@@ -109,15 +115,17 @@ export class FatVolume implements Volume {
     // Load the FAT sector holding entry n (through the metadata cache), then decode from it.
     const off = bpb.fatOffset + n * (bpb.type === 'fat16' ? 2 : 4);
     const start = off - (off % FAT_WINDOW);
-    this.fatWindow = { start, data: await this.meta.read(start, Math.min(FAT_WINDOW, this.source.size - start)) };
+    const prev = this.fatWindow;
+    const size = prev && prev.start + prev.data.length === start ? Math.min(prev.data.length * 2, FAT_WINDOW_MAX) : FAT_WINDOW;
+    this.fatWindow = { start, data: await this.meta.read(start, Math.max(0, Math.min(size, this.source.size - start))) };
     const loaded = this.fatEntryCached(n);
     if (loaded === null) throw new CorruptError('fat.FAT', `entry of cluster ${n} lies outside the image`, off);
     return loaded;
   }
 
   /**
-   * FAT16/32 entry n from the FAT sector last loaded, or null when it lies elsewhere: a chain walk
-   * decodes up to 128 entries per metadata read instead of one read and one await per cluster.
+   * FAT16/32 entry n from the FAT window last loaded, or null when it lies elsewhere: a chain walk
+   * decodes a whole window per metadata read instead of one read and one await per cluster.
    */
   private fatEntryCached(n: number): number | null {
     const w = this.fatWindow;
