@@ -345,12 +345,17 @@ interface Phases {
   /** Median of each PHASE_COLUMNS entry (ms). */
   medians: number[];
   wallMs: number;
+  /** What the worker itself read from the image in the traced runs (all reads: metadata and data). */
+  readCalls: number;
+  bytesPerByteCopied: number;
 }
 
 /** Where tsgrub's time goes: RUNS traced runs (TSGRUB_TRACE=1), medians of each phase. */
 async function phases(img: string, out: string): Promise<Phases | null> {
   const per: number[][] = PHASE_COLUMNS.map(() => []);
   const walls: number[] = [];
+  const calls: number[] = [];
+  const ampl: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
@@ -366,6 +371,11 @@ async function phases(img: string, out: string): Promise<Phases | null> {
     const at = new Map<string, number>();
     for (const m of r.err.matchAll(/^tsgrub trace:\s+([\d.]+) ms\s+(.+)$/gm)) at.set((m[2] as string).replace(/ \(.*\)$/, ''), Number(m[1]));
     if (!MARKS.every((p) => at.has(p))) return null;
+    const reads = /^tsgrub trace: image reads: (\d+) calls, (\d+) bytes, ([\d.]+) per byte copied$/m.exec(r.err);
+    if (reads) {
+      calls.push(Number(reads[1]));
+      ampl.push(Number(reads[3]));
+    }
     const t = (k: (typeof MARKS)[number]) => at.get(k) as number;
     const copied = Math.max(t('kernel copied'), t('ramdisk copied'));
     const ends = [t('parent code loaded'), t('worker process started'), t('worker code loaded'), t('disk opened'), t('config parsed, entry chosen'), copied, t('worker reported'), t('worker exited'), wall];
@@ -376,7 +386,7 @@ async function phases(img: string, out: string): Promise<Phases | null> {
     });
     walls.push(wall);
   }
-  return { medians: per.map(median), wallMs: median(walls) };
+  return { medians: per.map(median), wallMs: median(walls), readCalls: calls.length ? median(calls) : NaN, bytesPerByteCopied: ampl.length ? median(ampl) : NaN };
 }
 
 const fmt = (x: number | null, d = 2) => (x === null || !Number.isFinite(x) ? '—' : x.toFixed(d));
@@ -581,15 +591,15 @@ function markdown(r: {
   if (r.results.some((x) => x.phases)) {
     lines.push('');
     lines.push(
-      "Where tsgrub's time goes (`TSGRUB_TRACE=1`, medians of the runs, ms, each since the previous column): the parent's Node start and code load; its argv parsing, output files and the spawn until the worker's Node clock starts; the worker's Node start and code load (bundle + V8 code cache); opening the disk (container, partitions, probing); finding and parsing the config; copying both files (at the same time); the worker's report; its exit (SIGKILL once reported); the rest of the wall time (exec before Node's clock starts, writing the record, the parent's exit).",
+      "Where tsgrub's time goes (`TSGRUB_TRACE=1`, medians of the runs, ms, each since the previous column): the parent's Node start and code load; its argv parsing, output files and the spawn until the worker's Node clock starts; the worker's Node start and code load (bundle + V8 code cache); opening the disk (container, partitions, probing); finding and parsing the config; copying both files (at the same time); the worker's report; its exit (SIGKILL once reported); the rest of the wall time (exec before Node's clock starts, writing the record, the parent's exit). The last two columns are the worker's own counters from the same runs: every read that reached the image (metadata included) and bytes read ÷ bytes copied.",
     );
     lines.push('');
-    lines.push(`| image | ${PHASE_COLUMNS.join(' | ')} | wall |`);
-    lines.push(`|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|`);
+    lines.push(`| image | ${PHASE_COLUMNS.join(' | ')} | wall | worker's image reads | bytes read ÷ copied |`);
+    lines.push(`|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|`);
     for (const res of r.results) {
       const p = res.phases;
       if (!p) continue;
-      lines.push(`| ${res.image} | ${p.medians.map((x) => x.toFixed(1)).join(' | ')} | ${p.wallMs.toFixed(0)} |`);
+      lines.push(`| ${res.image} | ${p.medians.map((x) => x.toFixed(1)).join(' | ')} | ${p.wallMs.toFixed(0)} | ${fmt(p.readCalls, 0)} | ${fmt(p.bytesPerByteCopied, 4)} |`);
     }
   }
   const cc = r.concurrency;

@@ -25,7 +25,7 @@ export interface WorkerIdentity {
 
 export type WorkerMessage =
   | { type: 'menu'; entries: MenuEntryView[]; defaultIndex: number; timeout: number | null; hidden: boolean; password: boolean; partition: string; configPath: string }
-  | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null; identity?: WorkerIdentity; trace?: Array<[string, number]> }
+  | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null; identity?: WorkerIdentity; trace?: Array<[string, number]>; reads?: { calls: number; bytes: number } }
   | { type: 'listing'; listing: string; failures: string[] }
   | { type: 'error'; error: { code: string; message: string; data: Record<string, unknown> }; failures: string[] };
 

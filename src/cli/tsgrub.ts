@@ -492,6 +492,11 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
       const t0 = Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000;
       const all = [...parentTrace, ...(msg.trace ?? []).filter((t) => Array.isArray(t) && isStr(t[0]) && typeof t[1] === 'number')];
       for (const [label, at] of all.sort((a, b) => a[1] - b[1])) io.err(`tsgrub trace: ${(at - t0).toFixed(1).padStart(7)} ms  ${escapeForTerminal(label)}\n`);
+      const reads = msg.reads;
+      const copied = msg.kernelBytes + (msg.ramdiskBytes ?? 0);
+      if (reads && isNat(reads.calls) && isNat(reads.bytes)) {
+        io.err(`tsgrub trace: image reads: ${reads.calls} calls, ${reads.bytes} bytes${copied ? `, ${(reads.bytes / copied).toFixed(4)} per byte copied` : ''}\n`);
+      }
     }
     if (o.debug && msg.identity) {
       const id = msg.identity;

@@ -185,7 +185,13 @@ async function main(): Promise<void> {
       how: choice.how,
       config: choice.menu ? { format: choice.menu.format, path: choice.menu.configPath.slice(0, 1024) } : null,
       ...(req.debug ? { identity: identity() } : {}),
-      ...(req.trace ? { trace: [['worker process started', Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000] as [string, number], ...trace] } : {}),
+      ...(req.trace
+        ? {
+            trace: [['worker process started', Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000] as [string, number], ...trace],
+            // Everything that reached the image descriptor (metadata and data): read amplification.
+            reads: { calls: image.readCalls, bytes: image.bytesRead },
+          }
+        : {}),
     });
   } catch (e) {
     const err = toTsgrubError(e);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/fixtures.ts';
@@ -35,6 +35,12 @@ test('TSGRUB_TRACE reports every phase in order, and the worker started from the
       ['parent code loaded', 'spawning the worker', 'worker process started', 'worker code loaded', 'disk opened', 'config parsed, entry chosen', 'kernel copied', 'ramdisk copied', 'worker reported', 'worker exited'],
     );
     for (let i = 1; i < marks.length; i++) assert.ok((marks[i] as { at: number }).at >= (marks[i - 1] as { at: number }).at - 0.5, `${marks[i]?.label} before ${marks[i - 1]?.label}`);
+    // The worker's own counters: every read that reached the image, against the bytes it copied.
+    const reads = /^tsgrub trace: image reads: (\d+) calls, (\d+) bytes, ([\d.]+) per byte copied$/m.exec(r.stderr);
+    assert.ok(reads, r.stderr);
+    const copied = readdirSync(out).reduce((n, f) => n + statSync(join(out, f)).size, 0);
+    assert.ok(copied > 0 && Number(reads[2]) >= copied, `${reads[2]} bytes read for ${copied} copied`);
+    assert.ok(Math.abs(Number(reads[3]) - Number(reads[2]) / copied) < 1e-3);
     // A rejected cache (build and run disagree on V8 flags or Node version) would silently cost every boot.
     assert.ok(marks.some((m) => m.label === 'worker code loaded (code cache accepted)'), r.stderr);
     // Without TSGRUB_TRACE, nothing of it.
