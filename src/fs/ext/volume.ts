@@ -54,6 +54,8 @@ export class ExtNode implements FsNode {
 }
 
 const MAX_CACHED_MAPS = 64;
+/** Parsed inodes kept (a boot looks the root and /boot up a dozen times each: one parse and checksum). */
+const MAX_CACHED_INODES = 64;
 
 export class ExtVolume implements Volume {
   readonly type: string;
@@ -62,6 +64,7 @@ export class ExtVolume implements Volume {
   private readonly meta: BlockCache;
   private readonly groups: GroupTable;
   private readonly maps = new Map<number, RunList>();
+  private readonly inodes = new Map<number, ExtNode>();
 
   constructor(
     readonly source: ByteSource,
@@ -85,13 +88,19 @@ export class ExtVolume implements Volume {
   async node(ino: number): Promise<ExtNode> {
     const sb = this.sb;
     if (!Number.isSafeInteger(ino) || ino < 1 || ino > sb.inodesCount) throw new CorruptError('ext.Inode', `inode number ${ino} outside 1..${sb.inodesCount}`);
+    // Charged on every visit, cached or not: walks over a looping tree stay bounded.
     this.ctx.budget.chargeNode();
+    const hit = this.inodes.get(ino);
+    if (hit) return hit;
     const group = Math.floor((ino - 1) / sb.inodesPerGroup);
     const index = (ino - 1) % sb.inodesPerGroup;
     const gd = await this.groups.get(group);
     const offset = gd.inodeTable * sb.blockSize + index * sb.inodeSize;
     const raw = await this.meta.read(offset, sb.inodeSize);
-    return new ExtNode(parseInode(sb, ino, raw, offset));
+    const node = new ExtNode(parseInode(sb, ino, raw, offset));
+    if (this.inodes.size >= MAX_CACHED_INODES) this.inodes.delete(this.inodes.keys().next().value as number);
+    this.inodes.set(ino, node);
+    return node;
   }
 
   private asExt(n: FsNode): ExtNode {
