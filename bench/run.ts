@@ -269,7 +269,7 @@ interface Counters {
 async function counters(img: string, out: string): Promise<Counters> {
   const lookups: number[] = [];
   let c: Counters | null = null;
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 21; i++) {
     const t0 = performance.now();
     const ctx = createContext({}, nodeCodecs);
     const src = FileSource.open(img);
