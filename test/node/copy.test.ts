@@ -179,3 +179,62 @@ test('hostile extent maps: outside the partition, overlapping, gaps as zeros, no
     file.close();
   }
 });
+
+test('fragment windows: thousands of small runs, close, far, backwards and holes, across buffers, equal the bytes they map', async () => {
+  const path = join(tmp, 'frag-pattern.img');
+  const fileBytes = 16 << 20;
+  const bytes = new Uint8Array(fileBytes);
+  let x = 0x2545f491;
+  for (let i = 0; i < fileBytes; i += 4) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    bytes[i] = x;
+    bytes[i + 1] = x >>> 8;
+    bytes[i + 2] = x >>> 16;
+    bytes[i + 3] = x >>> 24;
+  }
+  writeFileSync(path, bytes);
+  const file = FileSource.open(path);
+  try {
+    const partStart = 4096;
+    const partSize = fileBytes - 8192;
+    const part = new SliceSource(file, partStart, partSize, 'p1');
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    // About 3 MiB of file: mostly 0.5–16 KiB fragments 0–40 KiB apart going forward (windows), some
+    // large runs (read directly), backward and far jumps (new windows), and holes.
+    const map: Extent[] = [];
+    const want = new Uint8Array(3 << 20);
+    let logical = 0;
+    let physical = 0;
+    while (logical < want.length) {
+      const kind = rnd(20);
+      const length = Math.min(want.length - logical, kind === 0 ? 64 * 1024 + rnd(256 * 1024) : 512 + rnd(16 * 1024));
+      if (kind === 1) {
+        map.push({ logical, length, physical: null });
+        logical += length;
+        continue;
+      }
+      if (kind === 2) physical = rnd(partSize - 1024 * 1024); // backwards or far
+      else if (kind === 3) physical += 33 * 1024 + rnd(1024 * 1024); // past the gap limit
+      else physical += rnd(40 * 1024);
+      if (physical + length > partSize) physical = rnd(partSize - length);
+      map.push({ logical, length, physical });
+      want.set(bytes.subarray(partStart + physical, partStart + physical + length), logical);
+      logical += length;
+      physical += length;
+    }
+    assert.ok(map.length > 150, `${map.length} runs`);
+    const { vfs, node } = fakeVfs(part, want.length, map);
+    const readsBefore = file.readCalls;
+    const got = await copied(vfs, node);
+    assert.equal(sha256(new Uint8Array(got)), sha256(want));
+    // Windows merged most small fragments into shared reads.
+    const dataRuns = map.filter((e) => e.physical !== null).length;
+    assert.ok(file.readCalls - readsBefore < dataRuns * 0.6, `${file.readCalls - readsBefore} reads for ${dataRuns} runs`);
+  } finally {
+    file.close();
+  }
+});
