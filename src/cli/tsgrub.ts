@@ -490,9 +490,11 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
     if (env.TSGRUB_TRACE) {
       traceMark('worker exited');
       const t0 = Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000;
-      const all = [...parentTrace, ...(msg.trace ?? []).filter((t) => Array.isArray(t) && isStr(t[0]) && typeof t[1] === 'number')];
-      for (const [label, at] of all.sort((a, b) => a[1] - b[1])) io.err(`tsgrub trace: ${(at - t0).toFixed(1).padStart(7)} ms  ${escapeForTerminal(label)}\n`);
-      const reads = msg.reads;
+      // The worker's marks are its claims: only [string, number] pairs, at most 64, labels escaped.
+      const theirs = Array.isArray(msg.trace) ? msg.trace.slice(0, 64).filter((t) => Array.isArray(t) && isStr(t[0]) && typeof t[1] === 'number' && Number.isFinite(t[1])) : [];
+      const all = [...parentTrace, ...theirs];
+      for (const [label, at] of all.sort((a, b) => a[1] - b[1])) io.err(`tsgrub trace: ${(at - t0).toFixed(1).padStart(7)} ms  ${escapeForTerminal(label.slice(0, 200))}\n`);
+      const reads = typeof msg.reads === 'object' && msg.reads !== null ? msg.reads : null;
       const copied = msg.kernelBytes + (msg.ramdiskBytes ?? 0);
       if (reads && isNat(reads.calls) && isNat(reads.bytes)) {
         io.err(`tsgrub trace: image reads: ${reads.calls} calls, ${reads.bytes} bytes${copied ? `, ${(reads.bytes / copied).toFixed(4)} per byte copied` : ''}\n`);

@@ -37,7 +37,7 @@ export interface WorkerRequest {
   notReally: boolean;
   interactive: boolean;
   limits: Partial<Limits>;
-  /** TSGRUB_TRACE: report when each phase ended (ms since the epoch) in the result. */
+  /** TSGRUB_TRACE: report when each phase ended (monotonic clock, ms) and the image reads in the result. */
   trace?: boolean;
   /** --debug: report what confines the worker (uid, permission model, rlimits). */
   debug?: boolean;
