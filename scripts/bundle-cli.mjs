@@ -1,5 +1,5 @@
-// Bundles the two tsgrub processes into one CommonJS file each (dist/cli/*.bundle.cjs): a process start
-// then loads one module instead of ~130, and Node starts a CommonJS main ~5–10 ms sooner than an ES
+// Bundles the two tsgrub processes and fsimage into one CommonJS file each (dist/cli/*.bundle.cjs): a
+// process start then loads one module instead of ~130, and Node starts a CommonJS main ~5–10 ms sooner than an ES
 // module (no ESM loader). Then trains the worker's V8 code cache (src/cli/worker-main.cjs) by running
 // the worker, with the V8 flags it always runs with, on the bundled sample image.
 // xz-decompress stays external: it is loaded lazily, only for xz-compressed images.
@@ -14,7 +14,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist/cli');
 const buildId = randomBytes(16).toString('hex');
 
-for (const name of ['worker', 'tsgrub']) {
+for (const name of ['worker', 'tsgrub', 'fsimage']) {
   await build({
     entryPoints: [join(cli, `${name}.js`)],
     outfile: join(cli, `${name}.bundle.cjs`),
@@ -28,9 +28,10 @@ for (const name of ['worker', 'tsgrub']) {
     // Minified: 590 → 316 KB for the worker, which V8 reads, hashes and deserializes at every start
     // (−3–4 ms a boot). Nothing depends on function names (errors set theirs explicitly).
     minify: true,
-    // The lazy import('xz-decompress') becomes a lazy require: worker-main.cjs compiles the bundle with
-    // vm.Script, where import() would need an (experimental) loader hook.
-    supported: { 'dynamic-import': false },
+    // The worker's lazy import('xz-decompress') becomes a lazy require: worker-main.cjs compiles the
+    // bundle with vm.Script, where import() would need an (experimental) loader hook. fsimage keeps
+    // import(): its --driver modules may be ES modules.
+    supported: name === 'worker' ? { 'dynamic-import': false } : {},
     // The worker's first line names its build, so worker-main.cjs never pairs it with another build's
     // code cache. The parent finds the package from its own file name.
     banner: {
@@ -39,7 +40,7 @@ for (const name of ['worker', 'tsgrub']) {
           ? `// tsgrub-build ${buildId}`
           : 'const __tsgrub_import_meta_url = require("node:url").pathToFileURL(__filename).href;',
     },
-    define: name === 'tsgrub' ? { 'import.meta.url': '__tsgrub_import_meta_url' } : {},
+    define: name === 'worker' ? {} : { 'import.meta.url': '__tsgrub_import_meta_url' },
   });
 }
 copyFileSync(join(root, 'src/cli/worker-main.cjs'), join(cli, 'worker-main.cjs'));

@@ -119,6 +119,6 @@ test('the worker never uses a code cache of another build, survives one V8 rejec
 
 test('the build leaves only the bundles, the loader, the cache and tsc output in dist/cli', () => {
   const names = readdirSync(CLI);
-  assert.ok(names.includes('worker-main.cjs') && names.includes('worker.bundle.cjs') && names.includes('tsgrub.bundle.cjs'));
+  for (const f of ['worker-main.cjs', 'worker.bundle.cjs', 'worker.codecache', 'tsgrub.bundle.cjs', 'fsimage.bundle.cjs']) assert.ok(names.includes(f), f);
   assert.ok(!names.includes('tsgrub.bundle.js'), 'the ESM bundle of earlier builds is removed');
 });
