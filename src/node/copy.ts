@@ -204,7 +204,6 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
   const second = size > cap ? cap : 0;
   const scratchAt = cap + second;
   const whole = new Uint8Array(scratchAt + (windowed ? WINDOW_BYTES : 0));
-  const bases = [0, cap];
   const bufs = [whole.subarray(0, cap), second ? whole.subarray(cap, cap + second) : null];
   let cur = 0;
   let buf = bufs[0] as Uint8Array;
@@ -247,7 +246,7 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
         if (r.physical === null) buf.fill(0, fill, fill + n);
         else if (w) {
           const at = scratchAt + r.physical + done - w.start;
-          whole.copyWithin((bases[cur] as number) + fill, at, at + n);
+          whole.copyWithin(cur * cap + fill, at, at + n); // buffer `cur` starts at cur × cap in `whole`
         } else file.readIntoSync(buf, fill, r.physical + done, n);
         fill += n;
         done += n;
