@@ -61,6 +61,12 @@ export interface Volume {
    * "all holes" — and the copy falls back to `read`.
    */
   extents?(file: FsNode): AsyncIterable<Extent>;
+  /**
+   * Optional: the same mapping as `extents`, many extents at a time. For drivers whose maps can be
+   * long (a file in 4 KiB fragments has tens of thousands of extents): one promise per extent then
+   * costs more than the extent itself. The copy fast path prefers it when present.
+   */
+  extentBatches?(file: FsNode): AsyncIterable<readonly Extent[]>;
   /** The ZFS boot string (`zfs-bootfs=pool/obj,bootpath=…`), null for other formats. */
   bootstring?(): string | null;
 }

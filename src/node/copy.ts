@@ -105,7 +105,7 @@ function underlyingFile(src: ByteSource): { file: FileSource; base: number; size
   return null;
 }
 
-interface Run {
+export interface Run {
   /** Byte offset in the file. */
   logical: number;
   length: number;
@@ -133,30 +133,39 @@ async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: num
     if (runs.length >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file ${node.id} maps to more than ${MAX_RUNS} runs`);
     runs.push({ logical, length, physical });
   };
-  const extents = (vfs.volume.extents as (f: FsNode) => AsyncIterable<Extent>).call(vfs.volume, node);
+  const vol = vfs.volume;
+  // Batches when the driver has them (one promise per batch, not per extent).
+  const batches: AsyncIterable<readonly Extent[]> =
+    typeof vol.extentBatches === 'function'
+      ? vol.extentBatches(node)
+      : (async function* () {
+          for await (const e of (vol.extents as (f: FsNode) => AsyncIterable<Extent>).call(vol, node)) yield [e];
+        })();
   let pos = 0;
   let count = 0;
   let mapped = 0;
-  for await (const e of extents) {
-    if ((++count & 1023) === 0) vfs.ctx.budget.check();
-    const { logical, length, physical } = e;
-    if (!Number.isSafeInteger(logical) || !Number.isSafeInteger(length) || logical < 0 || length < 0) {
-      throw new CorruptError('Extent', `file ${node.id}: bad extent ${logical}+${length}`);
-    }
-    if (logical < pos) throw new CorruptError('Extent', `file ${node.id}: extent at ${logical} overlaps the previous one (ends at ${pos})`);
-    if (logical >= size) break;
-    if (logical > pos) push(pos, logical - pos, null);
-    const len = Math.min(length, size - logical);
-    if (len === 0) continue;
-    if (physical === null) push(logical, len, null);
-    else {
-      if (!Number.isSafeInteger(physical) || physical < 0 || physical + len > within.size) {
-        throw new CorruptError('Extent', `file ${node.id}: extent ${physical}+${len} outside the volume of ${within.size} bytes`, physical);
+  outer: for await (const batch of batches) {
+    for (const e of batch) {
+      if ((++count & 1023) === 0) vfs.ctx.budget.check();
+      const { logical, length, physical } = e;
+      if (!Number.isSafeInteger(logical) || !Number.isSafeInteger(length) || logical < 0 || length < 0) {
+        throw new CorruptError('Extent', `file ${node.id}: bad extent ${logical}+${length}`);
       }
-      push(logical, len, within.base + physical);
-      mapped += len;
+      if (logical < pos) throw new CorruptError('Extent', `file ${node.id}: extent at ${logical} overlaps the previous one (ends at ${pos})`);
+      if (logical >= size) break outer;
+      if (logical > pos) push(pos, logical - pos, null);
+      const len = Math.min(length, size - logical);
+      if (len === 0) continue;
+      if (physical === null) push(logical, len, null);
+      else {
+        if (!Number.isSafeInteger(physical) || physical < 0 || physical + len > within.size) {
+          throw new CorruptError('Extent', `file ${node.id}: extent ${physical}+${len} outside the volume of ${within.size} bytes`, physical);
+        }
+        push(logical, len, within.base + physical);
+        mapped += len;
+      }
+      pos = logical + len;
     }
-    pos = logical + len;
   }
   if (size > 0 && mapped === 0) return null;
   if (pos < size) push(pos, size - pos, null);
@@ -175,9 +184,19 @@ export async function copyToFd(vfs: Vfs, node: FsNode, fd: number, opts: StreamO
   return off;
 }
 
-/** The fast path; null when it does not apply (then nothing was written). */
-async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOptions & { positional?: boolean }): Promise<number | null> {
-  if (node.kind !== 'file' || typeof vfs.volume.extents !== 'function' || opts.truncateAt !== undefined || opts.chunkBytes !== undefined) return null;
+/** A file's copy plan: its runs in the image file (absolute offsets), checked against the volume. */
+export interface CopyPlan {
+  readonly file: FileSource;
+  readonly runs: Run[];
+  readonly size: number;
+}
+
+/**
+ * Maps `node` for the fast path; null when it does not apply (not a mapped driver, not on a
+ * FileSource, compressed or unmapped data). Throws when the file exceeds its size cap.
+ */
+export async function planCopy(vfs: Vfs, node: FsNode, opts: StreamOptions = {}): Promise<CopyPlan | null> {
+  if (node.kind !== 'file' || (typeof vfs.volume.extents !== 'function' && typeof vfs.volume.extentBatches !== 'function') || opts.truncateAt !== undefined || opts.chunkBytes !== undefined) return null;
   const under = underlyingFile(vfs.volume.source);
   if (!under) return null;
   const size = node.size;
@@ -191,8 +210,35 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
     if (e instanceof UnsupportedError) return null;
     throw e;
   }
-  if (runs === null) return null;
-  const { file } = under;
+  return runs === null ? null : { file: under.file, runs, size };
+}
+
+/** The fast path; null when it does not apply (then nothing was written). */
+async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOptions & { positional?: boolean }): Promise<number | null> {
+  const plan = await planCopy(vfs, node, opts);
+  if (plan === null) return null;
+  return copyRuns(plan.file, plan.runs, plan.size, fd, { positional: opts.positional, check: () => vfs.ctx.budget.check() });
+}
+
+/**
+ * A source the copy reads from: FileSource, or anything else with a synchronous positional read
+ * (tsgrub's parent copies from its own descriptor of the image along runs the worker planned).
+ */
+export interface SyncReader {
+  readIntoSync(dst: Uint8Array, dstOffset: number, offset: number, length: number): void;
+}
+
+/**
+ * Copies `runs` (ascending, contiguous from 0, covering `size` bytes; see `checkRuns` for a map from
+ * elsewhere) from `file` into `fd`. Returns the bytes written.
+ */
+export async function copyRuns(
+  file: SyncReader,
+  runs: readonly Run[],
+  size: number,
+  fd: number,
+  opts: { positional?: boolean | undefined; check?: (() => void) | undefined } = {},
+): Promise<number> {
   // Two buffers: while one is being written by libuv's thread pool, the other is filled by reads on
   // this thread, so reading and writing (both memory copies in the kernel) overlap on two cores.
   const cap = Math.min(COPY_BYTES, Math.max(size, 1));
@@ -239,7 +285,7 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
       let done = 0;
       while (done < r.length) {
         if (fill === buf.length) {
-          vfs.ctx.budget.check();
+          opts.check?.();
           await flush();
         }
         const n = Math.min(r.length - done, buf.length - fill);
@@ -259,4 +305,61 @@ async function copyMapped(vfs: Vfs, node: FsNode, fd: number, opts: StreamOption
     if (pending) await (pending as Promise<void>).catch(() => undefined);
   }
   return fillStart;
+}
+
+/**
+ * A file's runs as they cross a process boundary: pairs of (length, physical offset or -1 for a hole)
+ * in file order, so the logical offsets are implied and cannot overlap. `runsToPairs` writes them;
+ * `RunsReceiver` rebuilds and checks them on the other side.
+ */
+export function runsToPairs(runs: readonly Run[], from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i < to && i < runs.length; i++) {
+    const r = runs[i] as Run;
+    out.push(r.length, r.physical ?? -1);
+  }
+  return out;
+}
+
+/**
+ * Rebuilds a map sent by a process that is not trusted (tsgrub's worker): every length a positive
+ * safe integer, every data run inside the image, no more than `maxRuns` runs, and the runs covering
+ * exactly `size` bytes. Anything else is refused before a byte is copied.
+ */
+export class RunsReceiver {
+  readonly runs: Run[] = [];
+  private pos = 0;
+  readonly size: number;
+  private readonly imageSize: number;
+  private readonly maxRuns: number;
+
+  constructor(size: number, imageSize: number, maxRuns = MAX_RUNS) {
+    if (!Number.isSafeInteger(size) || size < 0) throw new CorruptError('Map', `bad file size ${String(size)}`);
+    this.size = size;
+    this.imageSize = imageSize;
+    this.maxRuns = Math.min(maxRuns, MAX_RUNS);
+  }
+
+  add(pairs: unknown): void {
+    if (!Array.isArray(pairs) || pairs.length % 2 !== 0) throw new CorruptError('Map', 'runs are not (length, offset) pairs');
+    for (let i = 0; i < pairs.length; i += 2) {
+      const length: unknown = pairs[i];
+      const physical: unknown = pairs[i + 1];
+      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0 || length > this.size - this.pos) {
+        throw new CorruptError('Map', `run ${this.runs.length}: bad length ${String(length)} at file offset ${this.pos} of ${this.size}`, this.pos);
+      }
+      if (physical !== -1 && (typeof physical !== 'number' || !Number.isSafeInteger(physical) || physical < 0 || physical > this.imageSize - length)) {
+        throw new CorruptError('Map', `run ${this.runs.length}: ${String(physical)}+${length} is outside the image of ${this.imageSize} bytes`, this.pos);
+      }
+      if (this.runs.length >= this.maxRuns) throw new LimitExceededError('allocBytes', `map of more than ${this.maxRuns} runs`);
+      this.runs.push({ logical: this.pos, length, physical: physical === -1 ? null : (physical as number) });
+      this.pos += length;
+    }
+  }
+
+  /** The complete map; throws unless the runs cover the whole file. */
+  finish(): Run[] {
+    if (this.pos !== this.size) throw new CorruptError('Map', `runs cover ${this.pos} of ${this.size} bytes`, this.pos);
+    return this.runs;
+  }
 }

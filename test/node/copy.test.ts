@@ -22,7 +22,7 @@ import { Vfs } from '../../src/fs/vfs.ts';
 import { xfs } from '../../src/fs/xfs/index.ts';
 import { SliceSource, type ByteSource } from '../../src/io/source.ts';
 import { createContext } from '../../src/limits.ts';
-import { copyToFd } from '../../src/node/copy.ts';
+import { copyRuns, copyToFd, planCopy, RunsReceiver, runsToPairs } from '../../src/node/copy.ts';
 import { FileSource } from '../../src/node/file-source.ts';
 import { fixture, manifest, sha256 } from '../helpers/fixtures.ts';
 
@@ -237,4 +237,72 @@ test('fragment windows: thousands of small runs, close, far, backwards and holes
   } finally {
     file.close();
   }
+});
+
+test('runsToPairs → RunsReceiver round-trips a real plan, and copyRuns along it gives the file’s bytes', async () => {
+  const m = manifest();
+  const src = FileSource.open(fixture('ext4'));
+  try {
+    const ctx = createContext({}, nodeCodecs);
+    const vol = await ext.open(src, ctx);
+    const vfs = new Vfs(vol, ctx);
+    const node = await vfs.stat('/boot/initrd.img-6.1.0-tsgrub');
+    const plan = await planCopy(vfs, node);
+    assert.ok(plan, 'ext maps its files');
+    // Sent in chunks, as the worker does.
+    const rx = new RunsReceiver(plan.size, src.size);
+    for (let i = 0; i < plan.runs.length; i += 7) rx.add(runsToPairs(plan.runs, i, i + 7));
+    assert.deepEqual(rx.finish(), plan.runs);
+    const dir = mkdtempSync(join(tmpdir(), 'tsgrub-runs-'));
+    try {
+      const out = join(dir, 'out');
+      const fd = openSync(out, 'w');
+      try {
+        assert.equal(await copyRuns(src, rx.runs, plan.size, fd), plan.size);
+      } finally {
+        closeSync(fd);
+      }
+      assert.equal(sha256(readFileSync(out)), m.get('boot/initrd.img-6.1.0-tsgrub'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    src.close();
+  }
+});
+
+test('RunsReceiver refuses every map that is not exactly the file inside the image', () => {
+  const bad: Array<[string, number, unknown[]]> = [
+    ['not pairs', 10, [10]],
+    ['not an array', 10, 'x' as unknown as unknown[]],
+    ['zero length', 10, [0, 0, 10, 0]],
+    ['negative length', 10, [-1, 0]],
+    ['fractional length', 10, [9.5, 0, 0.5, 0]],
+    ['a length as a string', 10, ['10', 0]],
+    ['past the file', 10, [11, 0]],
+    ['past the image', 10, [10, 995]],
+    ['an offset past 2^53', 10, [10, 2 ** 53 + 2]],
+    ['a negative offset', 10, [10, -5]],
+    ['NaN', 10, [10, Number.NaN]],
+    ['null offset (holes are -1)', 10, [10, null]],
+  ];
+  for (const [what, size, pairs] of bad) {
+    const rx = new RunsReceiver(size, 1000);
+    assert.throws(() => rx.add(pairs), (e: unknown) => isTsgrubError(e), what);
+  }
+  const short = new RunsReceiver(10, 1000);
+  short.add([4, 0]);
+  assert.throws(() => short.finish(), /cover 4 of 10/);
+  const many = new RunsReceiver(10, 1000, 3);
+  assert.throws(() => many.add([1, 0, 1, 0, 1, 0, 1, 0]), (e: unknown) => isTsgrubError(e) && e.code === 'LimitExceeded');
+  assert.throws(() => new RunsReceiver(-1, 1000), (e: unknown) => isTsgrubError(e));
+  // The good case: data runs at both ends of the image, a hole between, an empty file.
+  const ok = new RunsReceiver(30, 1000);
+  ok.add([10, 0, 10, -1, 10, 990]);
+  assert.deepEqual(ok.finish(), [
+    { logical: 0, length: 10, physical: 0 },
+    { logical: 10, length: 10, physical: null },
+    { logical: 20, length: 10, physical: 990 },
+  ]);
+  assert.deepEqual(new RunsReceiver(0, 1000).finish(), []);
 });

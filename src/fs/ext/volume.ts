@@ -29,6 +29,9 @@ import { type RunList, firstRunAfter } from './runs.ts';
 import type { Superblock } from './superblock.ts';
 import { kindOfMode } from '../filetype.ts';
 
+/** Extents per `extentBatches` batch. */
+const EXTENT_BATCH = 4096;
+
 export const EXT4_ROOT_INO = 2;
 
 /** The vfs-facing node; `inode` is the decoded on-disk inode. */
@@ -175,6 +178,10 @@ export class ExtVolume implements Volume {
   }
 
   async *extents(file: FsNode): AsyncIterable<Extent> {
+    for await (const batch of this.extentBatches(file)) yield* batch;
+  }
+
+  async *extentBatches(file: FsNode): AsyncIterable<readonly Extent[]> {
     const n = this.asExt(file);
     this.refuseProtected(n, 'extents');
     if (n.kind !== 'file') throw new CorruptError('ext.Extents', `inode ${n.id} is not a regular file`);
@@ -183,15 +190,21 @@ export class ExtVolume implements Volume {
     if (this.isInline(n)) throw new UnsupportedError(`ext inode ${n.id} extents`, ['inline_data (use read)']);
     const bs = this.sb.blockSize;
     let pos = 0;
+    let batch: Extent[] = [];
     for (const r of await this.runs(n)) {
       const start = r.logical * bs;
       if (start >= n.size) break;
-      if (start > pos) yield { logical: pos, length: start - pos, physical: null };
+      if (start > pos) batch.push({ logical: pos, length: start - pos, physical: null });
       const len = Math.min(r.count * bs, n.size - start);
-      yield { logical: start, length: len, physical: r.physical * bs };
+      batch.push({ logical: start, length: len, physical: r.physical * bs });
       pos = start + len;
+      if (batch.length >= EXTENT_BATCH) {
+        yield batch;
+        batch = [];
+      }
     }
-    if (pos < n.size) yield { logical: pos, length: n.size - pos, physical: null };
+    if (pos < n.size) batch.push({ logical: pos, length: n.size - pos, physical: null });
+    if (batch.length) yield batch;
   }
 
   async readlink(link: FsNode): Promise<Uint8Array> {
