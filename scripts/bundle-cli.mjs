@@ -6,7 +6,7 @@
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, openSync, closeSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, openSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -44,6 +44,12 @@ for (const name of ['worker', 'tsgrub', 'fsimage']) {
   });
 }
 copyFileSync(join(root, 'src/cli/worker-main.cjs'), join(cli, 'worker-main.cjs'));
+// The worker's fixed flags for bin/tsgrub, which starts it before any JavaScript of ours runs.
+{
+  const { WORKER_FIXED_FLAGS } = await import(pathToFileURL(join(cli, 'worker-flags.js')).href);
+  if (WORKER_FIXED_FLAGS.some((f) => f.includes('\n'))) throw new Error('bundle-cli: a worker flag contains a newline');
+  writeFileSync(join(cli, 'worker.flags'), `${WORKER_FIXED_FLAGS.join('\n')}\n`);
+}
 rmSync(join(cli, 'tsgrub.bundle.js'), { force: true }); // the ESM bundle of earlier builds
 
 // Train the code cache: one boot of the sample image with the worker's V8 flags, as the parent runs it

@@ -1,6 +1,6 @@
 /**
  * The worker's end of the parent⇄worker channel (protocol.ts), over the inherited socket descriptor
- * with plain blocking reads and writes: the worker has nothing else to do while it waits for the
+ * (or pipe pair) with plain blocking reads and writes: the worker has nothing else to do while it waits for the
  * parent, and this keeps node:net and the stream machinery (~8–10 ms of module loading, bench/README.md
  * "Startup") out of its start.
  */
@@ -9,12 +9,15 @@ import { IoError } from '../errors.ts';
 import { MAX_MESSAGE, type WorkerMessage } from './protocol.ts';
 
 export class FdChannel {
-  private readonly fd: number;
+  private readonly rfd: number;
+  private readonly wfd: number;
   private pending = '';
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
 
-  constructor(fd: number) {
-    this.fd = fd;
+  /** One socket (spawned worker) or a pair of pipes (prestarted worker, bin/tsgrub). */
+  constructor(rfd: number, wfd = rfd) {
+    this.rfd = rfd;
+    this.wfd = wfd;
   }
 
   /** Writes one message as one JSON line (at most MAX_MESSAGE bytes). */
@@ -22,7 +25,7 @@ export class FdChannel {
     const bytes = Buffer.from(`${JSON.stringify(msg)}\n`, 'utf8');
     if (bytes.length > MAX_MESSAGE) throw new IoError(`message of ${bytes.length} bytes exceeds ${MAX_MESSAGE}`);
     for (let done = 0; done < bytes.length; ) {
-      const n = writeSync(this.fd, bytes, done, bytes.length - done);
+      const n = writeSync(this.wfd, bytes, done, bytes.length - done);
       if (n <= 0) throw new IoError('channel write made no progress');
       done += n;
     }
@@ -43,7 +46,7 @@ export class FdChannel {
         }
       }
       if (this.pending.length > MAX_MESSAGE) throw new IoError('message from the parent too large');
-      const n = readSync(this.fd, buf, 0, buf.length, null);
+      const n = readSync(this.rfd, buf, 0, buf.length, null);
       if (n === 0) throw new IoError('channel closed by the parent');
       this.pending += this.decoder.decode(buf.subarray(0, n), { stream: true });
     }

@@ -27,10 +27,19 @@ export type WorkerMessage =
   | { type: 'menu'; entries: MenuEntryView[]; defaultIndex: number; timeout: number | null; hidden: boolean; password: boolean; partition: string; configPath: string }
   | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null; identity?: WorkerIdentity; trace?: Array<[string, number]>; reads?: { calls: number; bytes: number } }
   | { type: 'listing'; listing: string; failures: string[] }
+  /** A prestarted worker's plan for one output file: (length, image offset or -1) pairs, in chunks. */
+  | { type: 'map'; file: 'kernel' | 'ramdisk'; size: number; runs: number[]; done: boolean }
+  /** A prestarted worker cannot plan this file (compressed, in a container): the parent starts a worker that copies. */
+  | { type: 'unmappable'; file: 'kernel' | 'ramdisk' }
   | { type: 'error'; error: { code: string; message: string; data: Record<string, unknown> }; failures: string[] };
 
 export type ParentMessage =
-  | { type: 'choose'; index: number; edited: { kernel: string; initrd: string | null; args: string } | null };
+  | { type: 'choose'; index: number; edited: { kernel: string; initrd: string | null; args: string } | null }
+  /**
+   * To a prestarted worker: what to do (a WorkerRequest), the image to open (the path bin/tsgrub
+   * granted it, and the device and inode the parent opened, as decimal strings) and the uid to run as.
+   */
+  | { type: 'start'; request: unknown; image: { path: string; dev: string; ino: string }; runas: number | null };
 
 export class MessageReader {
   private buf = '';
@@ -74,6 +83,9 @@ export class MessageReader {
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 }
+
+/** A map chunk carries at most this many runs, so that it stays well under MAX_MESSAGE. */
+export const MAP_CHUNK_RUNS = 1500;
 
 export function send(sock: Socket, msg: WorkerMessage | ParentMessage): Promise<void> {
   const line = `${JSON.stringify(msg)}\n`;

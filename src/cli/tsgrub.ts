@@ -11,6 +11,8 @@ import {
   constants as C,
   existsSync,
   fstatSync,
+  ftruncateSync,
+  readFileSync,
   mkdirSync,
   openSync,
   readSync,
@@ -18,14 +20,16 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { escapeForTerminal } from '../boot/escape.ts';
 import { DEFAULT_LIMITS, type Limits } from '../limits.ts';
 import { GetoptError, gnuGetopt, pyInt } from './getopt.ts';
 import { formatResult, type OutputFormat } from './output.ts';
-import { MessageReader, send, type WorkerMessage } from './protocol.ts';
+import { MAX_MESSAGE, MessageReader, send, type ParentMessage, type WorkerMessage } from './protocol.ts';
+import { FileSource } from '../node/file-source.ts';
+import { copyRuns, RunsReceiver } from '../node/copy.ts';
 import type { WorkerRequest } from './worker.ts';
 import { chooseEntry } from './menu-driver.ts';
 import { WORKER_V8_FLAGS, workerPermissionFlags } from './worker-flags.ts';
@@ -285,35 +289,120 @@ function ramLimitBytes(env: NodeJS.ProcessEnv): number {
   return (mb !== null && mb >= 512 && mb <= 65536 ? mb : 1024) * 2 ** 20;
 }
 
-/** Runs the worker with the descriptors it needs and nothing else; resolves with its final message. */
-async function runWorker(
-  o: Options,
-  fds: { image: number; kernel: number | null; ramdisk: number | null },
-  io: Io,
-  env: NodeJS.ProcessEnv,
-): Promise<WorkerMessage> {
+/**
+ * A worker that bin/tsgrub started at the same time as this process (its Node start then overlaps
+ * ours): its pid, the one image path it may open, and the pipes to it (read, write).
+ */
+export interface Launch {
+  pid: number;
+  image: string;
+  rfd: number;
+  wfd: number;
+}
+
+/** How the parent talks to a worker, spawned or prestarted. */
+interface Link {
+  readonly reader: MessageReader;
+  send(m: ParentMessage): Promise<void>;
+  kill(): void;
+  /** Its exit status once it has gone (128 = killed by a signal; null = not known). */
+  readonly exited: Promise<number | null>;
+  /** After kill(): resolves once it can no longer touch anything of ours. */
+  gone(): Promise<void>;
+  /** What it printed (spawned only; shown with --debug). */
+  log(): string;
+  /** A prestarted worker plans and the parent copies; a spawned one copies into the descriptors. */
+  readonly plans: boolean;
+}
+
+type Fds = { image: number; kernel: number | null; ramdisk: number | null };
+
+/**
+ * /proc/<pid>/stat: [state, ppid, exit status (Linux ≥ 3.5; meaningful for a zombie)], or null. The
+ * command name comes before them in parentheses and may contain anything, so fields are counted
+ * from the last ')'.
+ */
+function procStat(pid: number): { state: string; ppid: number; exitCode: number | null } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = s.slice(s.lastIndexOf(')') + 2).trim().split(' ');
+    const exit = f.length >= 50 ? Number(f[f.length - 1]) : NaN;
+    return { state: f[0] ?? '', ppid: Number(f[1]), exitCode: Number.isSafeInteger(exit) ? exit : null };
+  } catch {
+    return null;
+  }
+}
+
+/** The launch's worker, if it really is this process's child and its pipes are pipes. */
+function verifiedLaunch(launch: Launch | undefined): Launch | null {
+  if (!launch || !Number.isSafeInteger(launch.pid) || launch.pid <= 1) return null;
+  if (procStat(launch.pid)?.ppid !== process.pid) return null;
+  try {
+    if (!fstatSync(launch.rfd).isFIFO() || !fstatSync(launch.wfd).isFIFO()) return null;
+  } catch {
+    return null;
+  }
+  return launch;
+}
+
+/** Whether every uid and gid of the process (real, effective, saved, fs) is `id`. */
+function runsAs(pid: number, id: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const ids = (key: 'Uid' | 'Gid') => (new RegExp(`^${key}:\\t(.*)$`, 'm').exec(status)?.[1] ?? '').split('\t').map(Number);
+    const all = [...ids('Uid'), ...ids('Gid')];
+    return all.length === 8 && all.every((v) => v === id);
+  } catch {
+    return false;
+  }
+}
+
+/** Stops a prestarted worker this run does not use (it would also end on EOF once we exit). */
+function discardLaunch(launch: Launch | null): void {
+  if (!launch) return;
+  try {
+    process.kill(launch.pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+function prestartedLink(launch: Launch): Link {
+  const sock = new Socket({ fd: launch.rfd, readable: true, writable: false });
+  const reader = new MessageReader(sock);
+  const exited = new Promise<number | null>((res) =>
+    sock.once('close', () => {
+      const st = procStat(launch.pid);
+      const status = st?.state === 'Z' ? st.exitCode : null;
+      res(status === null ? null : status & 0x7f ? 128 : (status >> 8) & 0xff);
+    }),
+  );
+  return {
+    reader,
+    plans: true,
+    send: async (m) => {
+      const line = Buffer.from(`${JSON.stringify(m)}\n`, 'utf8');
+      if (line.length > MAX_MESSAGE) throw new Error('message too large');
+      for (let done = 0; done < line.length; ) done += writeSync(launch.wfd, line, done, line.length - done);
+    },
+    kill: () => discardLaunch(launch),
+    exited,
+    // It holds no descriptor of ours but its pipes: once killed it can change nothing.
+    gone: async () => {
+      sock.destroy();
+    },
+    log: () => '',
+  };
+}
+
+function spawnedLink(o: Options, fds: Fds, env: NodeJS.ProcessEnv, req: WorkerRequest, limits: Limits): Link {
   const root = packageRoot();
   // The single-file bundle with its code cache when the build made them (worker-main.cjs), else the
   // modules tsc wrote.
   const bundled = join(root, 'dist/cli/worker-main.cjs');
   const workerJs = existsSync(bundled) ? bundled : join(root, 'dist/cli/worker.js');
-  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
-  const req: WorkerRequest = {
-    ...(o.entry !== undefined ? { entry: o.entry } : {}),
-    ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
-    ...(o.ramdisk !== undefined ? { ramdisk: o.ramdisk } : {}),
-    ...(o.offset !== undefined ? { offset: o.offset } : {}),
-    ...(o.isconfig ? { isconfig: o.image } : {}),
-    ...(o.filesystems ? { filesystems: o.filesystems } : {}),
-    args: o.args,
-    listEntries: o.listEntries,
-    notReally: o.notReally,
-    interactive: o.interactive,
-    limits: o.limits,
-    ...(env.TSGRUB_TRACE ? { trace: true } : {}),
-    ...(o.debug ? { debug: true } : {}),
-  };
   const nodeFlags = [...workerPermissionFlags(root), ...WORKER_V8_FLAGS, '--no-warnings'];
+  // (bin/tsgrub starts a prestarted worker with the same flags, from dist/cli/worker.flags.)
   let cmd = process.execPath;
   let argv = [...nodeFlags, workerJs, JSON.stringify(req)];
   const prlimit = findPrlimit();
@@ -330,7 +419,6 @@ async function runWorker(
     ...(o.runas ? { uid: o.runas, gid: o.runas } : {}),
   });
   const chan = (child.stdio as unknown as Socket[])[6] as Socket;
-  const reader = new MessageReader(chan);
   let log = '';
   const collect = (b: Buffer) => {
     if (log.length < 64 << 10) log += b.toString('utf8');
@@ -340,54 +428,242 @@ async function runWorker(
   const exited = new Promise<number | null>((res) => child.on('close', (code, sig) => res(sig ? 128 : code)));
   // Reaped: it can no longer write anything (its pipes may still drain; only --debug reads them).
   const reaped = new Promise<void>((res) => child.on('exit', () => res()));
-  // The worker's wall-clock limit, enforced from outside; paused while a person is at the menu.
-  const arm = () => setTimeout(() => child.kill('SIGKILL'), limits.wallMs + 5000);
-  let timer = arm();
-  // libxl sends SIGTERM when the domain dies or the console goes away: stop the worker, remove what
-  // we created, and go.
-  const onSignal = (sig: NodeJS.Signals) => {
-    child.kill('SIGKILL');
-    removeCreated();
-    process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143);
+  return {
+    reader: new MessageReader(chan),
+    plans: false,
+    send: (m) => send(chan, m),
+    kill: () => child.kill('SIGKILL'),
+    exited,
+    gone: () => (o.debug ? exited.then(() => undefined) : reaped),
+    log: () => log,
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  process.once('SIGHUP', onSignal);
+}
+
+/**
+ * The copies a prestarted worker planned, run here: each map is rebuilt and checked (RunsReceiver:
+ * inside the image, covering exactly the file, within the size cap) before a byte moves, then copied
+ * from this process's own descriptor of the image, both files at once.
+ */
+class ParentCopies {
+  private readonly image: FileSource;
+  private readonly receiving = new Map<string, RunsReceiver>();
+  private readonly jobs = new Map<string, Promise<number>>();
+
+  constructor(
+    fds: Fds,
+    private readonly out: { kernel: number | null; ramdisk: number | null },
+    private readonly cap: number,
+  ) {
+    this.image = FileSource.fromFd(fds.image, 'image');
+  }
+
+  onMap(m: { file: 'kernel' | 'ramdisk'; size: number; runs: number[]; done: boolean }): void {
+    const fd = this.out[m.file];
+    if (fd === null || this.jobs.has(m.file)) throw new Error(`unexpected map of the ${m.file}`);
+    let r = this.receiving.get(m.file);
+    if (!r) {
+      if (!isNat(m.size) || m.size > this.cap) throw new Error(`the ${m.file} is ${String(m.size)} bytes, over the ${this.cap}-byte cap`);
+      r = new RunsReceiver(m.size, this.image.size);
+      this.receiving.set(m.file, r);
+    } else if (m.size !== r.size) throw new Error(`the ${m.file}'s map changed size`);
+    r.add(m.runs);
+    if (!m.done) return;
+    const runs = r.finish();
+    this.receiving.delete(m.file);
+    const job = copyRuns(this.image, runs, r.size, fd).finally(() => traceMark(`${m.file} copied`));
+    job.catch(() => undefined); // observed by results()
+    this.jobs.set(m.file, job);
+  }
+
+  /** Waits for every copy; throws the first failure. */
+  async results(): Promise<void> {
+    if (this.receiving.size) throw new Error('a map was left incomplete');
+    for (const job of this.jobs.values()) await job;
+  }
+
+  /** Waits for the copies in flight, ignoring their outcome (before a fallback rewrites the files). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.jobs.values());
+  }
+
+  get reads(): { calls: number; bytes: number } {
+    return { calls: this.image.readCalls, bytes: this.image.bytesRead };
+  }
+}
+
+/**
+ * Runs the worker with the descriptors (or, prestarted, the one image path) it needs and nothing
+ * else; resolves with its final message once the output files hold what it reported.
+ */
+async function runWorker(o: Options, fds: Fds, io: Io, env: NodeJS.ProcessEnv, launch?: Launch): Promise<WorkerMessage> {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const req: WorkerRequest = {
+    ...(o.entry !== undefined ? { entry: o.entry } : {}),
+    ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
+    ...(o.ramdisk !== undefined ? { ramdisk: o.ramdisk } : {}),
+    ...(o.offset !== undefined ? { offset: o.offset } : {}),
+    ...(o.isconfig ? { isconfig: o.image } : {}),
+    ...(o.filesystems ? { filesystems: o.filesystems } : {}),
+    args: o.args,
+    listEntries: o.listEntries,
+    notReally: o.notReally,
+    interactive: o.interactive,
+    limits: o.limits,
+    ...(env.TSGRUB_TRACE ? { trace: true } : {}),
+    ...(o.debug ? { debug: true } : {}),
+  };
+  let pre = verifiedLaunch(launch);
+  let start: ParentMessage | null = null;
+  if (pre) {
+    // Only if the path bin/tsgrub granted it is the very file this process opened.
+    const mine = fstatSync(fds.image, { bigint: true });
+    let granted: ReturnType<typeof statSync> | undefined;
+    try {
+      granted = statSync(pre.image, { bigint: true });
+    } catch {
+      granted = undefined;
+    }
+    if (granted && granted.dev === mine.dev && granted.ino === mine.ino) {
+      start = { type: 'start', request: req, image: { path: pre.image, dev: String(mine.dev), ino: String(mine.ino) }, runas: o.runas };
+    } else {
+      discardLaunch(pre);
+      pre = null;
+    }
+  }
+  if (pre && start) {
+    traceMark('starting the prestarted worker');
+    const link = prestartedLink(pre);
+    const copies = new ParentCopies(fds, { kernel: fds.kernel, ramdisk: fds.ramdisk }, limits.fileBytes);
+    try {
+      await link.send(start);
+    } catch {
+      // It is gone (node missing, killed): start one the usual way.
+      discardLaunch(pre);
+      return converseSpawned(o, fds, io, env, req, limits);
+    }
+    // It drops to the --runas uid itself before reading the image: check that from outside, at its
+    // first message, before believing anything it says.
+    const check = o.runas ? () => runsAs(pre.pid, o.runas as number) : null;
+    const msg = await converse(link, o, io, limits, copies, check);
+    if (msg !== 'fallback') {
+      if (msg.type === 'result' && msg.reads && isNat(msg.reads.calls) && isNat(msg.reads.bytes)) {
+        const mine = copies.reads;
+        msg.reads = { calls: msg.reads.calls + mine.calls, bytes: msg.reads.bytes + mine.bytes };
+      }
+      return msg;
+    }
+    // It could not plan a file: start over with a worker that copies, on emptied files.
+    await copies.settle();
+    for (const fd of [fds.kernel, fds.ramdisk]) if (fd !== null) ftruncateSync(fd, 0);
+    traceMark('falling back to a spawned worker');
+  } else discardLaunch(pre);
+  return converseSpawned(o, fds, io, env, req, limits);
+}
+
+async function converseSpawned(o: Options, fds: Fds, io: Io, env: NodeJS.ProcessEnv, req: WorkerRequest, limits: Limits): Promise<WorkerMessage> {
+  const msg = await converse(spawnedLink(o, fds, env, req, limits), o, io, limits, null);
+  if (msg === 'fallback') throw new Error('the worker asked for a fallback it cannot have');
+  return msg;
+}
+
+/** The message loop with one worker: menu round trips, maps (prestarted), then the final message. */
+async function converse(
+  link: Link,
+  o: Options,
+  io: Io,
+  limits: Limits,
+  copies: ParentCopies | null,
+  check: (() => boolean) | null = null,
+): Promise<WorkerMessage | 'fallback'> {
+  // The worker's wall-clock limit, enforced from outside; paused while a person is at the menu.
+  const arm = () => setTimeout(() => link.kill(), limits.wallMs + 5000);
+  let timer = arm();
+  stopWorker = () => link.kill();
+  let heard = false;
   try {
     for (;;) {
       let msg: WorkerMessage;
+      let raw: unknown;
       try {
-        msg = validateMessage(await reader.next());
+        raw = await link.reader.next();
       } catch (e) {
-        const code = await exited;
+        link.kill();
+        // A prestarted worker that never said a word may not have started at all (no node on its
+        // PATH, its code missing): a spawned one gets the same chance the usual way.
+        if (link.plans && !heard) {
+          await copies?.settle();
+          return 'fallback';
+        }
+        const code = await link.exited;
         // The worker died without a verdict (killed at a limit, out of memory): say so in one fixed
         // line; what it printed is guest-influenced noise, shown only with --debug.
+        const log = link.log();
         if (o.debug && log) io.err(escapeForTerminal(log).replace(/\\x0A/g, '\n'));
-        const why = code === 128 ? 'was killed (a time or memory limit)' : `exited with status ${code}`;
+        if (o.debug) io.err(`tsgrub: worker channel: ${escapeForTerminal((e as Error).message)}\n`);
+        const why = code === 128 ? 'was killed (a time or memory limit)' : code === null ? 'ended' : `exited with status ${code}`;
+        await copies?.settle();
         return { type: 'error', error: { code: 'Io', message: `the image parser ${why} without a result`, data: {} }, failures: [] };
+      }
+      heard = true;
+      try {
+        msg = validateMessage(raw, link.plans);
+        if (check) {
+          if (!check()) throw new Error('it does not run as the --runas uid');
+          check = null;
+        }
+        if (msg.type === 'map') {
+          (copies as ParentCopies).onMap(msg);
+          continue;
+        }
+      } catch (e) {
+        // Something it must not say (a plan outside the image, a second map of a file, …): believe
+        // nothing more from it.
+        link.kill();
+        await copies?.settle();
+        return { type: 'error', error: { code: 'Io', message: `the image parser is not believed: ${(e as Error).message}`, data: {} }, failures: [] };
       }
       if (msg.type === 'menu') {
         clearTimeout(timer);
         const choice = await chooseEntry(msg, io);
         timer = arm();
-        await send(chan, { type: 'choose', index: choice.index, edited: choice.edited });
+        await link.send({ type: 'choose', index: choice.index, edited: choice.edited });
         continue;
       }
-      // The verdict is in and the copies are complete: stop the worker now rather than wait for
-      // its orderly exit (~5–10 ms of Node teardown), so nothing can touch the files afterwards.
+      // The verdict is in (and, spawned, the copies are complete): stop the worker now rather than
+      // wait for its orderly exit (~5–10 ms of Node teardown), so nothing can touch the files afterwards.
       traceMark('worker reported');
-      child.kill('SIGKILL');
-      await (o.debug ? exited : reaped);
+      link.kill();
+      await link.gone();
+      const log = link.log();
       if (o.debug && log) io.err(escapeForTerminal(log));
+      if (msg.type === 'unmappable') return 'fallback';
+      if (copies) {
+        try {
+          await copies.results();
+        } catch (e) {
+          return { type: 'error', error: { code: 'Io', message: `copy failed: ${(e as Error).message}`, data: {} }, failures: [] };
+        }
+      }
       return msg;
     }
   } finally {
     clearTimeout(timer);
-    process.removeListener('SIGTERM', onSignal);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGHUP', onSignal);
   }
 }
+
+/** Stops the worker of the moment (signals); null when none runs. */
+let stopWorker: (() => void) | null = null;
+
+/**
+ * libxl sends SIGTERM when the domain dies or the console goes away: stop the worker, remove what
+ * we created, and go. Installed before the first output file exists.
+ */
+function onSignal(sig: NodeJS.Signals): void {
+  stopWorker?.();
+  removeCreated();
+  process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143);
+}
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
 /** TSGRUB_TRACE: when the parent's phases ended (monotonic clock, ms; the worker's marks use it too). */
 const parentTrace: Array<[string, number]> = [];
@@ -416,7 +692,7 @@ function isNat(x: unknown): x is number {
 }
 
 /** Closed-shape check of everything the worker says; anything else is a worker failure. */
-function validateMessage(m: unknown): WorkerMessage {
+function validateMessage(m: unknown, plans: boolean): WorkerMessage {
   const x = m as Record<string, unknown>;
   const bad = () => new Error('malformed worker message');
   if (typeof x !== 'object' || x === null) throw bad();
@@ -440,20 +716,31 @@ function validateMessage(m: unknown): WorkerMessage {
     case 'menu':
       if (Array.isArray(x.entries) && isNat(x.defaultIndex)) return x as WorkerMessage;
       break;
+    // Only a prestarted worker plans; ParentCopies checks the runs themselves.
+    case 'map':
+      if (plans && (x.file === 'kernel' || x.file === 'ramdisk') && isNat(x.size) && Array.isArray(x.runs) && typeof x.done === 'boolean') return x as WorkerMessage;
+      break;
+    case 'unmappable':
+      if (plans && (x.file === 'kernel' || x.file === 'ramdisk')) return x as WorkerMessage;
+      break;
   }
   throw bad();
 }
 
-export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+export async function main(args: readonly string[], env: NodeJS.ProcessEnv, launch?: Launch): Promise<number> {
   const io: Io = {
     out: (s) => writeSync(1, s),
     err: (s) => writeSync(2, s),
   };
   const fdsToClose: number[] = [];
+  let launchTaken = false;
   tracing = !!env.TSGRUB_TRACE;
   traceMark('parent code loaded');
   try {
     const o = parseCommandLine(args, io, env);
+    for (const sig of SIGNALS) process.once(sig, onSignal);
+    // A prestarted worker stops with us too (it would also end on EOF once we exit).
+    stopWorker = () => discardLaunch(verifiedLaunch(launch));
     mkdirSync(o.outdir, { recursive: true, mode: 0o700 });
     let kernel: { fd: number; path: string } | null = null;
     let ramdisk: { fd: number; path: string } | null = null;
@@ -475,7 +762,8 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
       throw new Exit(1);
     }
     fdsToClose.push(imageFd);
-    const msg = await runWorker(o, { image: imageFd, kernel: kernel?.fd ?? null, ramdisk: ramdisk?.fd ?? null }, io, env);
+    launchTaken = true;
+    const msg = await runWorker(o, { image: imageFd, kernel: kernel?.fd ?? null, ramdisk: ramdisk?.fd ?? null }, io, env, launch);
     if (msg.type === 'listing') {
       io.out(sanitizeBlock(msg.listing));
       for (const f of msg.failures) if (o.debug) io.err(`${escapeForTerminal(f)}\n`);
@@ -548,6 +836,9 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
     io.err(`tsgrub: ${escapeForTerminal((e as Error).message)}\n`);
     return 1;
   } finally {
+    for (const sig of SIGNALS) process.removeListener(sig, onSignal);
+    stopWorker = null;
+    if (!launchTaken) discardLaunch(verifiedLaunch(launch));
     for (const fd of fdsToClose) {
       try {
         closeSync(fd);

@@ -13,6 +13,13 @@ export const WORKER_V8_FLAGS: readonly string[] = [
   '--enable-experimental-regexp-engine-on-excessive-backtracks',
 ];
 
+/**
+ * Every flag of the worker's command line that does not depend on where the package is or on the
+ * run: the build writes them to dist/cli/worker.flags, one per line, for bin/tsgrub, which starts the
+ * worker before the parent exists (and adds the package root, /proc/self/limits and the image).
+ */
+export const WORKER_FIXED_FLAGS: readonly string[] = ['--experimental-permission', ...WORKER_V8_FLAGS, '--no-warnings'];
+
 /** Node's permission model: read only the package's own code (and /proc/self/limits, for --debug). */
 export function workerPermissionFlags(packageRoot: string): string[] {
   return [

@@ -1,18 +1,26 @@
 /**
- * The deprivileged half of tsgrub. It inherits only: fd 3 the image (read-only), fd 4/5 the kernel
- * and ramdisk output files (already created by the parent), fd 6 a socket to the parent. It runs
- * under Node's permission model with no filesystem path granted beyond its own code, an empty
- * environment, rlimits, and (with --runas) an unprivileged uid. It parses guest bytes, selects the
- * entry, streams the files into fd 4/5 and reports sizes; the parent checks them and formats output.
+ * The deprivileged half of tsgrub. It runs under Node's permission model with no filesystem path
+ * granted beyond its own code (and, prestarted, the image), an empty environment, rlimits, and (with
+ * --runas) an unprivileged uid. It parses guest bytes and selects the entry. Two ways to start:
+ *
+ * - Spawned by the parent: it inherits fd 3 the image (read-only), fd 4/5 the kernel and ramdisk
+ *   output files (already created by the parent), fd 6 a socket to the parent; the request is argv[2].
+ *   It streams the files into fd 4/5 and reports sizes; the parent checks them and formats output.
+ * - Prestarted (`--prestarted`): bin/tsgrub starts it at the same time as the parent, so the two Node
+ *   starts overlap; it holds fd 3/4, pipes to the parent, and nothing else (no output file, no file
+ *   size allowed). It waits for the parent's `start` message, opens the image path it was granted
+ *   (checking it is the file the parent opened), drops to the --runas uid itself, and sends the plan
+ *   of each file (runs of the image) instead of copying: the parent copies along the checked runs.
+ *   A file it cannot plan (compressed, in a container) makes the parent fall back to a spawned worker.
  */
-import { fstatSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { fstatSync, openSync, closeSync, readFileSync, constants as C } from 'node:fs';
 import { nodeCodecs } from '../codec/node.ts';
 import { Disk } from '../disk.ts';
 import { TsgrubError, toTsgrubError, IoError } from '../errors.ts';
 import { defaultRegistry } from '../fs/drivers.ts';
 import { createContext, type Limits } from '../limits.ts';
 import { FileSource } from '../node/file-source.ts';
-import { copyToFd } from '../node/copy.ts';
+import { copyToFd, planCopy, runsToPairs } from '../node/copy.ts';
 import { SliceSource } from '../io/source.ts';
 import { loadBoot, type LoaderOptions } from '../boot/loader.ts';
 import { parseConfig } from '../boot/discover.ts';
@@ -20,7 +28,7 @@ import { resolveEntry, buildArgs } from '../boot/select.ts';
 import { decodeUtf8Strict } from '../io/bytes.ts';
 import type { ConfigFormat } from '../boot/types.ts';
 import type { BootEntry, BootMenu } from '../boot/types.ts';
-import { type MenuEntryView, type WorkerMessage } from './protocol.ts';
+import { MAP_CHUNK_RUNS, type MenuEntryView, type WorkerMessage } from './protocol.ts';
 import { FdChannel } from './fd-channel.ts';
 
 export interface WorkerRequest {
@@ -47,6 +55,10 @@ const FD_IMAGE = 3;
 const FD_KERNEL = 4;
 const FD_RAMDISK = 5;
 const FD_CHANNEL = 6;
+/** Started by bin/tsgrub before the parent knew its command line (see the header). */
+const PRESTARTED = process.argv[2] === '--prestarted';
+const FD_PRE_IN = 3;
+const FD_PRE_OUT = 4;
 
 function clip(s: string | null, n: number): string | null {
   return s === null ? null : s.length > n ? s.slice(0, n) : s;
@@ -75,13 +87,23 @@ const mark = (label: string) => trace.push([label, Number(process.hrtime.bigint(
 
 async function main(): Promise<void> {
   mark(`worker code loaded (code cache ${String((globalThis as Record<symbol, unknown>)[Symbol.for('tsgrub.codeCache')] ?? 'not used')})`);
-  const req = JSON.parse(process.argv[2] ?? '{}') as WorkerRequest;
-  const chan = new FdChannel(FD_CHANNEL);
+  const chan = PRESTARTED ? new FdChannel(FD_PRE_IN, FD_PRE_OUT) : new FdChannel(FD_CHANNEL);
   const reply = async (m: WorkerMessage) => chan.send(m);
   let failures: Array<{ path: string; error: TsgrubError }> = [];
+  let req: WorkerRequest = { args: '', listEntries: false, notReally: false, interactive: false, limits: {} };
   try {
+    let imageFd = FD_IMAGE;
+    if (PRESTARTED) {
+      // Blocks until the parent has parsed its command line; EOF (the parent did not need us) ends here.
+      const start = chan.next() as { type?: unknown; request?: unknown; image?: { path?: unknown; dev?: unknown; ino?: unknown }; runas?: unknown };
+      if (start?.type !== 'start' || typeof start.request !== 'object' || start.request === null) throw new IoError('bad start message from the parent');
+      req = start.request as WorkerRequest;
+      mark('request received');
+      imageFd = openGrantedImage(start.image);
+      if (typeof start.runas === 'number') dropPrivileges(start.runas);
+    } else req = JSON.parse(process.argv[2] ?? '{}') as WorkerRequest;
     const ctx = createContext(req.limits, nodeCodecs);
-    const image = FileSource.fromFd(FD_IMAGE, 'image');
+    const image = FileSource.fromFd(imageFd, 'image');
     image.syncReads = true; // this process has nothing else to do while a read waits
     if (req.isconfig !== undefined) {
       await reply({ type: 'listing', listing: await isconfig(image, req, ctx.limits), failures: [] });
@@ -164,7 +186,26 @@ async function main(): Promise<void> {
     };
     const knode = await open(choice.kernel, 'kernel');
     const rnode = choice.ramdisk ? await open(choice.ramdisk, 'ramdisk', rvfs) : null;
-    if (!req.notReally) {
+    if (!req.notReally && PRESTARTED) {
+      // Plans only: the parent copies along them while this process plans the next file.
+      const files: Array<['kernel' | 'ramdisk', typeof knode, typeof vfs]> = [['kernel', knode, vfs]];
+      if (rnode) files.push(['ramdisk', rnode, rvfs]);
+      for (const [which, node, from] of files) {
+        const plan = await planCopy(from, node);
+        if (plan === null || plan.file !== image) {
+          await reply({ type: 'unmappable', file: which });
+          return;
+        }
+        mark(`${which} planned`);
+        for (let i = 0; ; i += MAP_CHUNK_RUNS) {
+          const done = i + MAP_CHUNK_RUNS >= plan.runs.length;
+          await reply({ type: 'map', file: which, size: plan.size, runs: runsToPairs(plan.runs, i, i + MAP_CHUNK_RUNS), done });
+          if (done) break;
+        }
+        if (which === 'kernel') kernelBytes = plan.size;
+        else ramdiskBytes = plan.size;
+      }
+    } else if (!req.notReally) {
       // Both at once: one file's mapping (metadata reads, chain and extent walks) runs while the
       // other's writes are in flight, and the two files' writes go to two pool threads.
       const copies = [copyToFd(vfs, knode, FD_KERNEL).finally(() => mark('kernel copied'))];
@@ -223,6 +264,36 @@ function identity(): { uid: number; gid: number; groups: number[]; pathsDenied: 
   return { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [], pathsDenied, limits };
 }
 
+/**
+ * Prestarted: opens the image bin/tsgrub granted this process (Node's permission model allows that
+ * one path) and checks that it is the file the parent opened (device and inode), so the parent can
+ * copy along runs planned in it. Happens before any guest byte is read and before --runas applies
+ * (the image may be readable by root only; the spawned worker inherits the parent's descriptor).
+ */
+function openGrantedImage(img: { path?: unknown; dev?: unknown; ino?: unknown } | undefined): number {
+  if (!img || typeof img.path !== 'string' || typeof img.dev !== 'string' || typeof img.ino !== 'string') throw new IoError('bad image in the start message');
+  const granted = process.argv[3];
+  if (img.path !== granted) throw new IoError('the parent named another image than the one granted');
+  const fd = openSync(img.path, C.O_RDONLY | C.O_NOCTTY);
+  const st = fstatSync(fd, { bigint: true });
+  if (String(st.dev) !== img.dev || String(st.ino) !== img.ino) {
+    closeSync(fd);
+    throw new IoError('the granted image is not the file the parent opened');
+  }
+  return fd;
+}
+
+/** --runas for a prestarted worker: what spawn({uid, gid}) does for a spawned one, then checked. */
+function dropPrivileges(id: number): void {
+  if (!Number.isSafeInteger(id) || id <= 0) throw new IoError('bad --runas uid');
+  process.setgroups?.([]);
+  process.setgid?.(id);
+  process.setuid?.(id);
+  if (process.getuid?.() !== id || process.geteuid?.() !== id || process.getgid?.() !== id || process.getegid?.() !== id) {
+    throw new IoError(`could not run as uid ${id}`);
+  }
+}
+
 /** The config format a file name suggests (pygrub always used the GRUB 2 parser here). */
 export function formatForName(name: string): ConfigFormat {
   const base = name.slice(name.lastIndexOf('/') + 1).toLowerCase();
@@ -249,7 +320,7 @@ async function isconfig(src: FileSource, req: WorkerRequest, limits: ReturnType<
 }
 
 // Make sure the inherited descriptors are what we expect before touching them.
-for (const fd of [FD_IMAGE, FD_CHANNEL]) fstatSync(fd);
+for (const fd of PRESTARTED ? [FD_PRE_IN, FD_PRE_OUT] : [FD_IMAGE, FD_CHANNEL]) fstatSync(fd);
 main().catch((e) => {
   process.stderr.write(`tsgrub worker: ${toTsgrubError(e).message}\n`);
   process.exitCode = 70;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { hasTool, ROOT } from '../helpers/fixtures.ts';
 
 const TSGRUB = join(ROOT, 'bin/tsgrub');
+const MAIN = join(ROOT, 'bin/tsgrub-main.cjs');
 const SAMPLE = join(ROOT, 'examples/sample-guest.img');
 const isRoot = process.getuid?.() === 0;
 
@@ -33,30 +34,40 @@ function workdir(): { dir: string; out: string; img: string } {
   return { dir, out, img };
 }
 
-test('--runas drops to the uid with no supplementary groups, paths denied, rlimits set; files stay root-owned 0600', (t) => {
-  if (!isRoot) return t.skip('needs root to switch uid');
-  const { dir, out, img } = workdir();
-  try {
-    const r = spawnSync(TSGRUB, ['-q', '--runas=65534', '--debug', '--output-format=simple', `--output-directory=${out}`, img], { env: env(), encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /worker ran as uid 65534 gid 65534 groups \[65534\], path access denied/);
-    if (hasTool('prlimit')) {
-      assert.match(r.stderr, /Max data size 1073741824 1073741824/);
-      assert.match(r.stderr, /Max file size 268439552 268439552/);
-      assert.match(r.stderr, /Max core file size 0 0/);
+// bin/tsgrub prestarts the worker (it plans, the parent copies: it may write no file at all);
+// bin/tsgrub-main.cjs alone spawns it with the descriptors and the file size cap (prlimit).
+for (const mode of ['prestarted', 'spawned'] as const) {
+  test(`--runas drops to the uid with no supplementary groups, paths denied, rlimits set; files stay root-owned 0600 (${mode} worker)`, (t) => {
+    if (!isRoot) return t.skip('needs root to switch uid');
+    const { dir, out, img } = workdir();
+    try {
+      const argv = ['-q', '--runas=65534', '--debug', '--output-format=simple', `--output-directory=${out}`, img];
+      const r = mode === 'prestarted' ? spawnSync(TSGRUB, argv, { env: env(), encoding: 'utf8' }) : spawnSync(process.execPath, [MAIN, ...argv], { env: env(), encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /worker ran as uid 65534 gid 65534 groups \[65534\], path access denied/);
+      if (mode === 'prestarted') {
+        assert.match(r.stderr, /Max data size 1073741824 1073741824/);
+        assert.match(r.stderr, /Max file size 0 0/);
+        assert.match(r.stderr, /Max core file size 0 0/);
+        assert.match(r.stderr, /Max open files 512 512/);
+      } else if (hasTool('prlimit')) {
+        assert.match(r.stderr, /Max data size 1073741824 1073741824/);
+        assert.match(r.stderr, /Max file size 268439552 268439552/);
+        assert.match(r.stderr, /Max core file size 0 0/);
+      }
+      const files = readdirSync(out);
+      assert.equal(files.length, 2);
+      for (const f of files) {
+        const st = statSync(join(out, f));
+        assert.equal(st.uid, 0);
+        assert.equal(st.mode & 0o777, 0o600);
+      }
+      assert.match(r.stdout, /^kernel .*boot_kernel\.[a-z0-9_]{8}\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    const files = readdirSync(out);
-    assert.equal(files.length, 2);
-    for (const f of files) {
-      const st = statSync(join(out, f));
-      assert.equal(st.uid, 0);
-      assert.equal(st.mode & 0o777, 0o600);
-    }
-    assert.match(r.stdout, /^kernel .*boot_kernel\.[a-z0-9_]{8}\n/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test('without --runas the worker is still confined (permission model, empty environment, rlimits)', (t) => {
   const { dir, out, img } = workdir();
@@ -126,19 +137,31 @@ async function interrupt(t: { skip(m: string): void }, target: 'worker' | 'paren
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const done = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
-    // Interrupt as soon as the worker exists (the copy itself is too fast to aim at on a sparse
-    // kernel): the parent has created its output files by then.
+    // Interrupt as soon as the parent has created its files and a worker exists (the copy itself is
+    // too fast to aim at on a sparse kernel). bin/tsgrub's prestarted worker exists from the start,
+    // and the parent replaces it with a spawned one when it cannot plan the file (a sparse kernel) or
+    // dies before saying anything: kill every worker the parent has, until the parent ends.
     const deadline = Date.now() + 20_000;
-    let workers: string[] = [];
-    for (;;) {
-      workers = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-      if (workers.length) break;
+    const workers = () => spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    while (readdirSync(out).length < 2 || workers().length === 0) {
       if (Date.now() > deadline) throw new Error('the worker never started');
       await new Promise((r) => setTimeout(r, 2));
     }
     assert.equal(readdirSync(out).length, 2, 'the parent created its two output files before starting the worker');
-    if (target === 'worker') for (const p of workers) process.kill(Number(p), 'SIGKILL');
-    else child.kill('SIGTERM');
+    let ended = false;
+    void done.then(() => (ended = true));
+    if (target === 'worker') {
+      while (!ended && Date.now() < deadline) {
+        for (const p of workers()) {
+          try {
+            process.kill(Number(p), 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    } else child.kill('SIGTERM');
     const code = await done;
     assert.notEqual(code, 0, stderr);
     if (target === 'parent') assert.equal(code, 143);

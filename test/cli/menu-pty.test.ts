@@ -67,7 +67,7 @@ function start(img: string, extra: string[] = []): Run {
   mkdirSync(dir);
   const out = join(work, `result${n}`);
   writeFileSync(out, '');
-  const s = new PtySession([process.execPath, CLI, '--output-format=simple', `--output=${out}`, `--output-directory=${dir}`, ...extra, img]);
+  const s = new PtySession([CLI, '--output-format=simple', `--output=${out}`, `--output-directory=${dir}`, ...extra, img]);
   return { s, out, dir };
 }
 
@@ -320,7 +320,7 @@ test('with no terminal the menu is skipped as with -q, and stderr says so', (t) 
   mkdirSync(dir);
   const out = join(work, 'notty.out');
   writeFileSync(out, '');
-  const r = spawnSync(process.execPath, [CLI, '--output-format=simple', `--output=${out}`, `--output-directory=${dir}`, img], { encoding: 'utf8', input: '', timeout: 20_000 });
+  const r = spawnSync(CLI, ['--output-format=simple', `--output=${out}`, `--output-directory=${dir}`, img], { encoding: 'utf8', input: '', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /no terminal for the interactive menu; booting the default entry \(as -q\)/);
   assert.match(readFileSync(out, 'utf8'), /^args root=\/dev\/xvda2 quiet$/m);
@@ -338,7 +338,7 @@ test('the vt100 model reads the menu as tmux does', async (t) => {
   const sock = `tsgrub-menu-${process.pid}`;
   const tm = (...a: string[]) => spawnSync('tmux', ['-L', sock, ...a], { encoding: 'utf8' });
   try {
-    assert.equal(tm('new-session', '-d', '-x', '80', '-y', '24', `TERM=vt100 ${process.execPath} ${CLI} --output-format=simple --output=${out} --output-directory=${dir} ${img}; sleep 20`).status, 0);
+    assert.equal(tm('new-session', '-d', '-x', '80', '-y', '24', `TERM=vt100 ${CLI} --output-format=simple --output=${out} --output-directory=${dir} ${img}; sleep 20`).status, 0);
     let pane = '';
     for (let i = 0; i < 100 && !pane.includes(MENU); i++) {
       await new Promise((res) => setTimeout(res, 100));

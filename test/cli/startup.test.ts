@@ -22,27 +22,47 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return e;
 }
 
+function traced(cmd: string[], out: string): { marks: Array<{ at: number; label: string }>; stderr: string } {
+  const [bin, ...args] = cmd as [string, ...string[]];
+  const r = spawnSync(bin, [...args, '-q', `--output-directory=${out}`, SAMPLE], { env: env({ TSGRUB_TRACE: '1' }), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const marks = [...r.stderr.matchAll(/^tsgrub trace:\s+(-?[\d.]+) ms {2}(.+)$/gm)].map((m) => ({ at: Number(m[1]), label: m[2] as string }));
+  for (let i = 1; i < marks.length; i++) assert.ok((marks[i] as { at: number }).at >= (marks[i - 1] as { at: number }).at - 0.5, `${marks[i]?.label} before ${marks[i - 1]?.label}`);
+  // The counters: every read that reached the image (the worker's and, prestarted, the parent's copy),
+  // against the bytes copied.
+  const reads = /^tsgrub trace: image reads: (\d+) calls, (\d+) bytes, ([\d.]+) per byte copied$/m.exec(r.stderr);
+  assert.ok(reads, r.stderr);
+  const copied = readdirSync(out).reduce((n, f) => n + statSync(join(out, f)).size, 0);
+  assert.ok(copied > 0 && Number(reads[2]) >= copied, `${reads[2]} bytes read for ${copied} copied`);
+  assert.ok(Math.abs(Number(reads[3]) - Number(reads[2]) / copied) < 1e-3);
+  // A rejected cache (build and run disagree on V8 flags or Node version) would silently cost every boot.
+  assert.ok(marks.some((m) => m.label === 'worker code loaded (code cache accepted)'), r.stderr);
+  return { marks, stderr: r.stderr };
+}
+
 test('TSGRUB_TRACE reports every phase in order, and the worker started from the trained code cache', () => {
   const out = mkdtempSync(join(tmpdir(), 'tsgrub-trace-'));
   try {
-    const r = spawnSync(TSGRUB, ['-q', `--output-directory=${out}`, SAMPLE], { env: env({ TSGRUB_TRACE: '1' }), encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const marks = [...r.stderr.matchAll(/^tsgrub trace:\s+([\d.]+) ms {2}(.+)$/gm)].map((m) => ({ at: Number(m[1]), label: m[2] as string }));
-    // The two copies run at the same time: their marks come in either order.
-    const labels = marks.map((m) => m.label.replace(/ \(.*\)$/, ''));
+    // A worker the parent spawns: one phase after the other (the two copies run at the same time:
+    // their marks come in either order).
+    const spawned = traced([process.execPath, join(ROOT, 'bin/tsgrub-main.cjs')], out).marks.map((m) => m.label.replace(/ \(.*\)$/, ''));
     assert.deepEqual(
-      [...labels.slice(0, 6), ...labels.slice(6, 8).sort(), ...labels.slice(8)],
+      [...spawned.slice(0, 6), ...spawned.slice(6, 8).sort(), ...spawned.slice(8)],
       ['parent code loaded', 'spawning the worker', 'worker process started', 'worker code loaded', 'disk opened', 'config parsed, entry chosen', 'kernel copied', 'ramdisk copied', 'worker reported', 'worker exited'],
     );
-    for (let i = 1; i < marks.length; i++) assert.ok((marks[i] as { at: number }).at >= (marks[i - 1] as { at: number }).at - 0.5, `${marks[i]?.label} before ${marks[i - 1]?.label}`);
-    // The worker's own counters: every read that reached the image, against the bytes it copied.
-    const reads = /^tsgrub trace: image reads: (\d+) calls, (\d+) bytes, ([\d.]+) per byte copied$/m.exec(r.stderr);
-    assert.ok(reads, r.stderr);
-    const copied = readdirSync(out).reduce((n, f) => n + statSync(join(out, f)).size, 0);
-    assert.ok(copied > 0 && Number(reads[2]) >= copied, `${reads[2]} bytes read for ${copied} copied`);
-    assert.ok(Math.abs(Number(reads[3]) - Number(reads[2]) / copied) < 1e-3);
-    // A rejected cache (build and run disagree on V8 flags or Node version) would silently cost every boot.
-    assert.ok(marks.some((m) => m.label === 'worker code loaded (code cache accepted)'), r.stderr);
+    for (const f of readdirSync(out)) rmSync(join(out, f));
+    // bin/tsgrub's prestarted worker: it starts before the parent has loaded its code, and plans
+    // while the parent copies, so only these orders are fixed.
+    const pre = traced([TSGRUB], out).marks.map((m) => m.label.replace(/ \(.*\)$/, ''));
+    const before = (a: string, b: string) => assert.ok(pre.indexOf(a) >= 0 && pre.indexOf(a) < pre.indexOf(b), `${a} before ${b}: ${pre.join(' | ')}`);
+    before('worker process started', 'parent code loaded');
+    for (const [a, b] of [
+      ['worker process started', 'worker code loaded'], ['worker code loaded', 'request received'], ['parent code loaded', 'starting the prestarted worker'],
+      ['starting the prestarted worker', 'request received'], ['request received', 'disk opened'], ['disk opened', 'config parsed, entry chosen'],
+      ['config parsed, entry chosen', 'kernel planned'], ['kernel planned', 'ramdisk planned'], ['kernel planned', 'kernel copied'],
+      ['ramdisk planned', 'ramdisk copied'], ['ramdisk planned', 'worker reported'], ['ramdisk copied', 'worker exited'],
+    ] as const) before(a, b);
+    assert.ok(!pre.includes('spawning the worker'), pre.join(' | '));
     // Without TSGRUB_TRACE, nothing of it.
     const q = spawnSync(TSGRUB, ['-q', `--output-directory=${out}`, SAMPLE], { env: env(), encoding: 'utf8' });
     assert.equal(q.status, 0, q.stderr);
