@@ -121,18 +121,6 @@ export interface Run {
  * which must not be taken for a file of zeros; a truly all-hole file just takes the chunked path.
  */
 async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: number; size: number }): Promise<Run[] | null> {
-  const runs: Run[] = [];
-  const push = (logical: number, length: number, physical: number | null) => {
-    const last = runs[runs.length - 1];
-    if (last && last.logical + last.length === logical) {
-      if (physical === null ? last.physical === null : last.physical !== null && last.physical + last.length === physical) {
-        last.length += length;
-        return;
-      }
-    }
-    if (runs.length >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file ${node.id} maps to more than ${MAX_RUNS} runs`);
-    runs.push({ logical, length, physical });
-  };
   const vol = vfs.volume;
   // Batches when the driver has them (one promise per batch, not per extent).
   const batches: AsyncIterable<readonly Extent[]> =
@@ -141,35 +129,75 @@ async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: num
       : (async function* () {
           for await (const e of (vol.extents as (f: FsNode) => AsyncIterable<Extent>).call(vol, node)) yield [e];
         })();
-  let pos = 0;
-  let count = 0;
-  let mapped = 0;
-  outer: for await (const batch of batches) {
+  const map = new RunMap(String(node.id), size, within, () => vfs.ctx.budget.check());
+  for await (const batch of batches) if (!map.add(batch)) break;
+  return map.finish();
+}
+
+/**
+ * Builds a file's runs from its extents (mapFile). Synchronous on purpose: V8 optimizes a long loop
+ * while it runs (OSR) in a plain method, never in an async function, and a file in 4 KiB fragments
+ * has tens of thousands of extents.
+ */
+class RunMap {
+  private readonly runs: Run[] = [];
+  private pos = 0;
+  private count = 0;
+  private mapped = 0;
+
+  constructor(
+    private readonly id: string,
+    private readonly size: number,
+    private readonly within: { base: number; size: number },
+    private readonly check: () => void,
+  ) {}
+
+  private push(logical: number, length: number, physical: number | null): void {
+    const { runs } = this;
+    const last = runs[runs.length - 1];
+    if (last && last.logical + last.length === logical) {
+      if (physical === null ? last.physical === null : last.physical !== null && last.physical + last.length === physical) {
+        last.length += length;
+        return;
+      }
+    }
+    if (runs.length >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file ${this.id} maps to more than ${MAX_RUNS} runs`);
+    runs.push({ logical, length, physical });
+  }
+
+  /** Takes a batch of extents; false once the file's end is reached (the rest is ignored). */
+  add(batch: readonly Extent[]): boolean {
+    const { size, within } = this;
     for (const e of batch) {
-      if ((++count & 1023) === 0) vfs.ctx.budget.check();
+      if ((++this.count & 1023) === 0) this.check();
       const { logical, length, physical } = e;
       if (!Number.isSafeInteger(logical) || !Number.isSafeInteger(length) || logical < 0 || length < 0) {
-        throw new CorruptError('Extent', `file ${node.id}: bad extent ${logical}+${length}`);
+        throw new CorruptError('Extent', `file ${this.id}: bad extent ${logical}+${length}`);
       }
-      if (logical < pos) throw new CorruptError('Extent', `file ${node.id}: extent at ${logical} overlaps the previous one (ends at ${pos})`);
-      if (logical >= size) break outer;
-      if (logical > pos) push(pos, logical - pos, null);
+      if (logical < this.pos) throw new CorruptError('Extent', `file ${this.id}: extent at ${logical} overlaps the previous one (ends at ${this.pos})`);
+      if (logical >= size) return false;
+      if (logical > this.pos) this.push(this.pos, logical - this.pos, null);
       const len = Math.min(length, size - logical);
       if (len === 0) continue;
-      if (physical === null) push(logical, len, null);
+      if (physical === null) this.push(logical, len, null);
       else {
         if (!Number.isSafeInteger(physical) || physical < 0 || physical + len > within.size) {
-          throw new CorruptError('Extent', `file ${node.id}: extent ${physical}+${len} outside the volume of ${within.size} bytes`, physical);
+          throw new CorruptError('Extent', `file ${this.id}: extent ${physical}+${len} outside the volume of ${within.size} bytes`, physical);
         }
-        push(logical, len, within.base + physical);
-        mapped += len;
+        this.push(logical, len, within.base + physical);
+        this.mapped += len;
       }
-      pos = logical + len;
+      this.pos = logical + len;
     }
+    return true;
   }
-  if (size > 0 && mapped === 0) return null;
-  if (pos < size) push(pos, size - pos, null);
-  return runs;
+
+  /** The runs covering [0, size), or null when no byte was mapped (see mapFile). */
+  finish(): Run[] | null {
+    if (this.size > 0 && this.mapped === 0) return null;
+    if (this.pos < this.size) this.push(this.pos, this.size - this.pos, null);
+    return this.runs;
+  }
 }
 
 /** Copies `node` to `fd` (from its current position when `positional` is false). Returns bytes written. */

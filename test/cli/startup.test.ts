@@ -59,8 +59,8 @@ test('TSGRUB_TRACE reports every phase in order, and the worker started from the
     for (const [a, b] of [
       ['worker process started', 'worker code loaded'], ['worker code loaded', 'request received'], ['parent code loaded', 'starting the prestarted worker'],
       ['starting the prestarted worker', 'request received'], ['request received', 'disk opened'], ['disk opened', 'config parsed, entry chosen'],
-      ['config parsed, entry chosen', 'kernel planned'], ['kernel planned', 'ramdisk planned'], ['kernel planned', 'kernel copied'],
-      ['ramdisk planned', 'ramdisk copied'], ['ramdisk planned', 'worker reported'], ['ramdisk copied', 'worker exited'],
+      ['config parsed, entry chosen', 'ramdisk planned'], ['ramdisk planned', 'kernel planned'], ['kernel planned', 'kernel copied'],
+      ['ramdisk planned', 'ramdisk copied'], ['kernel planned', 'worker reported'], ['ramdisk copied', 'worker exited'],
     ] as const) before(a, b);
     assert.ok(!pre.includes('spawning the worker'), pre.join(' | '));
     // Without TSGRUB_TRACE, nothing of it.

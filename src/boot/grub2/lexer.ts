@@ -42,6 +42,12 @@ function endsWord(c: string): boolean {
   return c === ' ' || c === '\t' || c === '\r' || c === '\n' || c === ';' || c === '{' || c === '}';
 }
 
+/** A character that neither ends an unquoted word nor starts a quote, an escape or a variable. */
+function isPlainUnquoted(c: number): boolean {
+  // space \t \r \n ; { } \ ' " $
+  return !(c === 32 || c === 9 || c === 13 || c === 10 || c === 59 || c === 123 || c === 125 || c === 92 || c === 39 || c === 34 || c === 36);
+}
+
 export function lex(text: string, path: string): Token[] {
   const tokens: Token[] = [];
   const n = text.length;
@@ -185,9 +191,16 @@ export function lex(text: string, path: string): Token[] {
               i++;
             }
           } else {
-            if (q === '\n') line++;
-            addLit(q, true);
-            i++;
+            // A run of ordinary characters, taken whole.
+            let j = i;
+            while (j < n) {
+              const d = text.charCodeAt(j);
+              if (d === 34 || d === 92 || d === 36) break; // " \ $
+              if (d === 10) line++;
+              j++;
+            }
+            addLit(text.slice(i, j), true);
+            i = j;
           }
         }
         if (!closed) fail('unterminated double quote', startLine);
@@ -198,8 +211,11 @@ export function lex(text: string, path: string): Token[] {
           i++;
         }
       } else {
-        addLit(ch, false);
-        i++;
+        // A run of ordinary characters, taken whole.
+        let j = i + 1;
+        while (j < n && isPlainUnquoted(text.charCodeAt(j))) j++;
+        addLit(text.slice(i, j), false);
+        i = j;
       }
     }
     flush();

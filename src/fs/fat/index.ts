@@ -45,8 +45,18 @@ const FAT_WINDOW_MAX = 64 << 10;
  */
 class VisitedClusters {
   private small: Set<number> | null = new Set();
-  private bits: Uint8Array | null = null;
-  constructor(private readonly maxCluster: number) {}
+  /** The bitmap, once in use (walkWindow tests and sets bits in it directly). */
+  bits: Uint8Array | null = null;
+  /** `long`: the chain is known to be long (a big file), so the bitmap is used from the start. */
+  constructor(
+    private readonly maxCluster: number,
+    long = false,
+  ) {
+    if (long) {
+      this.bits = new Uint8Array((maxCluster >>> 3) + 1);
+      this.small = null;
+    }
+  }
   /** Adds c (0 ≤ c ≤ maxCluster < 2^28, so 32-bit bit operations are exact); false when it was already there. */
   add(c: number): boolean {
     const bits = this.bits;
@@ -68,6 +78,23 @@ class VisitedClusters {
     }
     return true;
   }
+}
+
+/** A chain walk in progress (FatVolume.walkWindow). */
+interface ChainWalk {
+  readonly runs: Run[];
+  readonly visited: VisitedClusters;
+  /** The cluster the walk is at. */
+  cur: number;
+  /** Whether `cur` has been checked and counted (then its FAT entry is what the walk needs next). */
+  counted: boolean;
+  /** cur's FAT entry when the caller read it (outside the window; FAT12 always). */
+  next: number | null;
+  n: number;
+  readonly need: number | null;
+  readonly max: number;
+  readonly at: number | string;
+  done: boolean;
 }
 
 export class FatVolume implements Volume {
@@ -153,37 +180,97 @@ export class FatVolume implements Volume {
   private async chain(first: number, need: number | null, max: number, at: number | string): Promise<Run[]> {
     const cached = this.chains.get(first);
     if (cached && need === null) return cached;
-    const { maxCluster } = this.bpb;
-    const endMark = this.endMark;
-    const runs: Run[] = [];
-    const visited = new VisitedClusters(maxCluster);
-    let cur = first;
-    let n = 0;
+    const walk: ChainWalk = { runs: [], visited: new VisitedClusters(this.bpb.maxCluster, need !== null && need > 4096), cur: first, counted: false, next: null, n: 0, need, max, at, done: false };
+    // The walk itself is synchronous (walkWindow), over the FAT window already loaded; this loop only
+    // loads the next window. V8 optimizes a long loop while it runs (OSR) in a plain function, never
+    // in an async one: a 200,000-cluster chain walks ~3× faster this way.
     for (;;) {
-      if (cur < 2 || cur > maxCluster) throw new CorruptError('fat.ClusterChain', `cluster ${cur} of entry ${at} outside 2..${maxCluster}`);
-      if (!visited.add(cur)) throw new CorruptError('fat.ClusterChain', `cluster chain of entry ${at} loops at cluster ${cur}`);
-      n++;
-      if ((n & 4095) === 0) this.ctx.budget.check();
-      const last = runs[runs.length - 1];
-      if (last && last.cluster + last.count === cur) last.count++;
-      else runs.push({ cluster: cur, count: 1 });
-      if (need !== null && n >= need) break;
-      const next = this.fatEntryCached(cur) ?? (await this.fatEntry(cur));
-      if (next >= endMark) {
-        if (need !== null) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} ends after ${n} of ${need} clusters`);
-        break;
-      }
-      if (n >= max) {
-        throw new CorruptError('fat.Directory', `directory of entry ${at} runs past ${max} clusters without an end marker`);
-      }
-      if (next === endMark - 1) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} reaches bad cluster marker at ${cur}`);
-      cur = next;
+      this.walkWindow(walk);
+      if (walk.done) break;
+      // cur's entry lies outside the window: read it (FAT16/32: loading the window that holds it).
+      walk.next = await this.fatEntry(walk.cur);
     }
+    const { runs } = walk;
     if (need === null) {
       if (this.chains.size > 256) this.chains.clear();
       this.chains.set(first, runs);
     }
     return runs;
+  }
+
+  /**
+   * Follows the chain from `w.cur` for as long as the entries lie in the FAT window loaded (or the
+   * chain ends); `w.done` when it has ended. Every cluster is checked before it is counted.
+   */
+  private walkWindow(w: ChainWalk): void {
+    const { maxCluster } = this.bpb;
+    const endMark = this.endMark;
+    const { runs, visited, need, max, at } = w;
+    // The FAT window and the visited bitmap, read inline: in the loop below a call per cluster
+    // costs more than the cluster (200,000 of them for 100 MiB in 512-byte clusters).
+    const win = this.fatWindow;
+    const width = this.bpb.type === 'fat32' ? 4 : this.bpb.type === 'fat16' ? 2 : 0;
+    const data = win !== null && width !== 0 ? win.data : null;
+    const base = win !== null ? this.bpb.fatOffset - win.start : 0;
+    const bits = visited.bits;
+    let last = runs.length ? (runs[runs.length - 1] as Run) : null;
+    let cur = w.cur;
+    let n = w.n;
+    let counted = w.counted;
+    try {
+      for (;;) {
+        if (!counted) {
+          if (cur < 2 || cur > maxCluster) throw new CorruptError('fat.ClusterChain', `cluster ${cur} of entry ${at} outside 2..${maxCluster}`);
+          // 2 ≤ cur ≤ maxCluster < 2^28: 32-bit bit operations are exact.
+          if (bits !== null) {
+            const m = 1 << (cur & 7);
+            const b = bits[cur >>> 3] as number;
+            if ((b & m) !== 0) throw new CorruptError('fat.ClusterChain', `cluster chain of entry ${at} loops at cluster ${cur}`);
+            bits[cur >>> 3] = b | m;
+          } else if (!visited.add(cur)) throw new CorruptError('fat.ClusterChain', `cluster chain of entry ${at} loops at cluster ${cur}`);
+          n++;
+          if ((n & 4095) === 0) this.ctx.budget.check();
+          if (last !== null && last.cluster + last.count === cur) last.count++;
+          else {
+            last = { cluster: cur, count: 1 };
+            runs.push(last);
+          }
+          counted = true;
+          if (need !== null && n >= need) {
+            w.done = true;
+            return;
+          }
+        }
+        let next: number;
+        if (w.next !== null) {
+          next = w.next;
+          w.next = null;
+        } else {
+          // cur's entry in the window (FAT32 entries are 28 bits; the top 4 are reserved, §4.1).
+          const o = base + cur * width;
+          if (data === null || o < 0 || o + width > data.length) return; // elsewhere: the caller reads it
+          next =
+            width === 4
+              ? (data[o] as number) | ((data[o + 1] as number) << 8) | ((data[o + 2] as number) << 16) | (((data[o + 3] as number) & 0x0f) << 24)
+              : (data[o] as number) | ((data[o + 1] as number) << 8);
+        }
+        if (next >= endMark) {
+          if (need !== null) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} ends after ${n} of ${need} clusters`);
+          w.done = true;
+          return;
+        }
+        if (n >= max) {
+          throw new CorruptError('fat.Directory', `directory of entry ${at} runs past ${max} clusters without an end marker`);
+        }
+        if (next === endMark - 1) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} reaches bad cluster marker at ${cur}`);
+        cur = next;
+        counted = false;
+      }
+    } finally {
+      w.cur = cur;
+      w.n = n;
+      w.counted = counted;
+    }
   }
 
   private clusterOffset(c: number): number {
