@@ -323,27 +323,36 @@ async function counters(img: string, out: string): Promise<Counters> {
 }
 
 /**
- * The phases of one tsgrub run as TSGRUB_TRACE reports them (the marks, in the order they happen;
- * the kernel and the ramdisk are copied at the same time, so their marks come in either order).
+ * The phases of one tsgrub run as TSGRUB_TRACE reports them. bin/tsgrub starts the worker together
+ * with the parent, so the worker's start overlaps the parent's; the worker plans the ramdisk, then the
+ * kernel, while the parent copies along each plan as it arrives.
  */
 const MARKS = [
-  'parent code loaded',
-  'spawning the worker',
   'worker process started',
   'worker code loaded',
+  'parent code loaded',
+  'request received',
   'disk opened',
   'config parsed, entry chosen',
+  'ramdisk planned',
+  'kernel planned',
   'kernel copied',
   'ramdisk copied',
-  'worker reported',
   'worker exited',
 ] as const;
-/** Columns of the breakdown: each the time since the previous column's end (ms). */
-const PHASE_COLUMNS = ['parent start', 'prepare + spawn', 'worker start', 'disk', 'config', 'copy (both files)', 'report', 'exit', 'rest'] as const;
-
+/**
+ * Columns of the breakdown along the critical path, each the time since the previous column's end
+ * (ms): they add up to the wall time. 'worker ready' is apart: when the worker had loaded its code, on
+ * the parent's clock (it starts with the parent, so it overlaps 'parent start').
+ */
+const PHASE_COLUMNS = ['parent start', 'hand-off', 'disk', 'config', 'first plan', 'copy (both files)', 'rest'] as const;
 interface Phases {
   /** Median of each PHASE_COLUMNS entry (ms). */
   medians: number[];
+  /** When the worker had loaded its code (median, ms on the parent's clock). */
+  workerReady: number;
+  /** The worker's own CPU time (its report; the parent never reaps a prestarted worker). */
+  workerCpuMs: number;
   wallMs: number;
   /** What the worker itself read from the image in the traced runs (all reads: metadata and data). */
   readCalls: number;
@@ -356,6 +365,8 @@ async function phases(img: string, out: string): Promise<Phases | null> {
   const walls: number[] = [];
   const calls: number[] = [];
   const ampl: number[] = [];
+  const ready: number[] = [];
+  const workerCpu: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
@@ -369,8 +380,10 @@ async function phases(img: string, out: string): Promise<Phases | null> {
     const wall = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.code !== 0) return null;
     const at = new Map<string, number>();
-    for (const m of r.err.matchAll(/^tsgrub trace:\s+([\d.]+) ms\s+(.+)$/gm)) at.set((m[2] as string).replace(/ \(.*\)$/, ''), Number(m[1]));
+    for (const m of r.err.matchAll(/^tsgrub trace:\s+(-?[\d.]+) ms\s+(.+)$/gm)) at.set((m[2] as string).replace(/ \(.*\)$/, ''), Number(m[1]));
     if (!MARKS.every((p) => at.has(p))) return null;
+    const cpu = /^tsgrub trace: worker CPU: ([\d.]+) ms$/m.exec(r.err);
+    if (cpu) workerCpu.push(Number(cpu[1]));
     const reads = /^tsgrub trace: image reads: (\d+) calls, (\d+) bytes, ([\d.]+) per byte copied$/m.exec(r.err);
     if (reads) {
       calls.push(Number(reads[1]));
@@ -378,15 +391,16 @@ async function phases(img: string, out: string): Promise<Phases | null> {
     }
     const t = (k: (typeof MARKS)[number]) => at.get(k) as number;
     const copied = Math.max(t('kernel copied'), t('ramdisk copied'));
-    const ends = [t('parent code loaded'), t('worker process started'), t('worker code loaded'), t('disk opened'), t('config parsed, entry chosen'), copied, t('worker reported'), t('worker exited'), wall];
+    const ends = [t('parent code loaded'), t('request received'), t('disk opened'), t('config parsed, entry chosen'), Math.min(t('kernel planned'), t('ramdisk planned')), copied, wall];
     let prev = 0;
     ends.forEach((e, k) => {
       (per[k] as number[]).push(e - prev);
       prev = e;
     });
+    ready.push(t('worker code loaded'));
     walls.push(wall);
   }
-  return { medians: per.map(median), wallMs: median(walls), readCalls: calls.length ? median(calls) : NaN, bytesPerByteCopied: ampl.length ? median(ampl) : NaN };
+  return { medians: per.map(median), workerReady: median(ready), workerCpuMs: workerCpu.length ? median(workerCpu) : NaN, wallMs: median(walls), readCalls: calls.length ? median(calls) : NaN, bytesPerByteCopied: ampl.length ? median(ampl) : NaN };
 }
 
 const fmt = (x: number | null, d = 2) => (x === null || !Number.isFinite(x) ? '—' : x.toFixed(d));
@@ -591,15 +605,15 @@ function markdown(r: {
   if (r.results.some((x) => x.phases)) {
     lines.push('');
     lines.push(
-      "Where tsgrub's time goes (`TSGRUB_TRACE=1`, medians of the runs, ms, each since the previous column): the parent's Node start and code load; its argv parsing, output files and the spawn until the worker's Node clock starts; the worker's Node start and code load (bundle + V8 code cache); opening the disk (container, partitions, probing); finding and parsing the config; copying both files (at the same time); the worker's report; its exit (SIGKILL once reported); the rest of the wall time (exec before Node's clock starts, writing the record, the parent's exit). The last two columns are the worker's own counters from the same runs: every read that reached the image (metadata included) and bytes read ÷ bytes copied.",
+      "Where tsgrub's time goes (`TSGRUB_TRACE=1`, medians of the runs, ms; bin/tsgrub starts the worker together with the parent). *worker ready*: when the worker had loaded its code (bundle + V8 code cache), on the parent's clock — it overlaps the parent's start. Then the critical path, each column since the previous one's end, adding up to the wall time: the parent's Node start and code load; the hand-off (argv, output files, opening the image, the start message, the worker waking up); opening the disk (container, partitions, probing); finding and parsing the config; planning the first file (the ramdisk); copying both files (the parent, along the plans, while the worker plans the kernel); the rest (writing the record, the exit, the launcher and exec before Node's clock starts). *worker CPU*: the worker's own user + system time (it is not in the CPU column of the table above: the parent never reaps a prestarted worker, so no rusage counts it). The last two columns count every read that reached the image, the worker's and the parent's copy (metadata included), and bytes read ÷ bytes copied.",
     );
     lines.push('');
-    lines.push(`| image | ${PHASE_COLUMNS.join(' | ')} | wall | worker's image reads | bytes read ÷ copied |`);
-    lines.push(`|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|`);
+    lines.push(`| image | worker ready | ${PHASE_COLUMNS.join(' | ')} | wall | worker CPU | image reads | bytes read ÷ copied |`);
+    lines.push(`|---|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|---|`);
     for (const res of r.results) {
       const p = res.phases;
       if (!p) continue;
-      lines.push(`| ${res.image} | ${p.medians.map((x) => x.toFixed(1)).join(' | ')} | ${p.wallMs.toFixed(0)} | ${fmt(p.readCalls, 0)} | ${fmt(p.bytesPerByteCopied, 4)} |`);
+      lines.push(`| ${res.image} | ${p.workerReady.toFixed(1)} | ${p.medians.map((x) => x.toFixed(1)).join(' | ')} | ${p.wallMs.toFixed(0)} | ${fmt(p.workerCpuMs, 1)} | ${fmt(p.readCalls, 0)} | ${fmt(p.bytesPerByteCopied, 4)} |`);
     }
   }
   const cc = r.concurrency;

@@ -25,7 +25,7 @@ export interface WorkerIdentity {
 
 export type WorkerMessage =
   | { type: 'menu'; entries: MenuEntryView[]; defaultIndex: number; timeout: number | null; hidden: boolean; password: boolean; partition: string; configPath: string }
-  | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null; identity?: WorkerIdentity; trace?: Array<[string, number]>; reads?: { calls: number; bytes: number } }
+  | { type: 'result'; kernelBytes: number; ramdiskBytes: number | null; args: string; listing: string; warnings: string[]; partition: string; how: string; config: { format: string; path: string } | null; identity?: WorkerIdentity; trace?: Array<[string, number]>; reads?: { calls: number; bytes: number }; cpuMs?: number }
   | { type: 'listing'; listing: string; failures: string[] }
   /** A prestarted worker's plan for one output file: (length, image offset or -1) pairs, in chunks. */
   | { type: 'map'; file: 'kernel' | 'ramdisk'; size: number; runs: number[]; done: boolean }
@@ -47,32 +47,42 @@ export class MessageReader {
   private waiters: Array<{ resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
   private ended: Error | null = null;
 
-  constructor(sock: Socket) {
+  /** Reads a socket; without one, the owner feeds `push` and `fail` (a pipe read with fs.read). */
+  constructor(sock?: Socket) {
+    if (!sock) return;
     sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      this.buf += chunk;
-      if (this.buf.length > MAX_MESSAGE * 2) return this.fail(new Error('message too large'));
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        if (line.length > MAX_MESSAGE) return this.fail(new Error('message too large'));
-        let msg: unknown;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          return this.fail(new Error('malformed message'));
-        }
-        const w = this.waiters.shift();
-        if (w) w.resolve(msg);
-        else this.queue.push(msg);
-      }
-    });
+    sock.on('data', (chunk: string) => this.push(chunk));
     sock.on('end', () => this.fail(new Error('channel closed')));
     sock.on('error', (e) => this.fail(e));
   }
 
-  private fail(e: Error): void {
+  /** Whether the channel has failed or closed (nothing more will be read). */
+  get closed(): boolean {
+    return this.ended !== null;
+  }
+
+  push(chunk: string): void {
+    if (this.ended) return;
+    this.buf += chunk;
+    if (this.buf.length > MAX_MESSAGE * 2) return this.fail(new Error('message too large'));
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      if (line.length > MAX_MESSAGE) return this.fail(new Error('message too large'));
+      let msg: unknown;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        return this.fail(new Error('malformed message'));
+      }
+      const w = this.waiters.shift();
+      if (w) w.resolve(msg);
+      else this.queue.push(msg);
+    }
+  }
+
+  fail(e: Error): void {
     if (!this.ended) this.ended = e;
     for (const w of this.waiters.splice(0)) w.reject(e);
   }

@@ -41,28 +41,29 @@ const FAT_WINDOW_MAX = 64 << 10;
 /**
  * Clusters seen in one chain walk: a Set for short chains, a bitmap over 2..maxCluster (at most
  * 32 MiB for 2^28 clusters, in practice clusterCount / 8 bytes) once a chain is long, so a 100 MiB
- * file of 512-byte clusters costs 40 KiB instead of a 200,000-entry Set.
+ * file of 512-byte clusters costs 40 KiB instead of a 200,000-entry Set. Cluster c is bit c & 31 of
+ * word c >>> 5 (0 ≤ c ≤ maxCluster < 2^28, so 32-bit bit operations are exact).
  */
-class VisitedClusters {
+export class VisitedClusters {
   private small: Set<number> | null = new Set();
   /** The bitmap, once in use (walkWindow tests and sets bits in it directly). */
-  bits: Uint8Array | null = null;
+  bits: Uint32Array | null = null;
   /** `long`: the chain is known to be long (a big file), so the bitmap is used from the start. */
   constructor(
     private readonly maxCluster: number,
     long = false,
   ) {
     if (long) {
-      this.bits = new Uint8Array((maxCluster >>> 3) + 1);
+      this.bits = new Uint32Array((maxCluster >>> 5) + 1);
       this.small = null;
     }
   }
-  /** Adds c (0 ≤ c ≤ maxCluster < 2^28, so 32-bit bit operations are exact); false when it was already there. */
+  /** Adds c; false when it was already there. */
   add(c: number): boolean {
     const bits = this.bits;
     if (bits !== null) {
-      const i = c >>> 3;
-      const m = 1 << (c & 7);
+      const i = c >>> 5;
+      const m = 1 << (c & 31);
       if (((bits[i] as number) & m) !== 0) return false;
       bits[i] = (bits[i] as number) | m;
       return true;
@@ -71,10 +72,32 @@ class VisitedClusters {
     if (small.has(c)) return false;
     small.add(c);
     if (small.size > 4096) {
-      const b = new Uint8Array((this.maxCluster >>> 3) + 1);
-      for (const x of small) b[x >>> 3] = (b[x >>> 3] as number) | (1 << (x & 7));
+      const b = new Uint32Array((this.maxCluster >>> 5) + 1);
+      for (const x of small) b[x >>> 5] = (b[x >>> 5] as number) | (1 << (x & 31));
       this.bits = b;
       this.small = null;
+    }
+    return true;
+  }
+  /**
+   * Adds every cluster of lo..hi (lo ≤ hi ≤ maxCluster); false when one of them was already there
+   * (then what was added is unspecified: the walk fails anyway). 32 clusters a step in the bitmap.
+   */
+  addRange(lo: number, hi: number): boolean {
+    let c = lo;
+    // While still a Set: one by one (add() moves to the bitmap once the chain is long).
+    for (; c <= hi && this.bits === null; c++) if (!this.add(c)) return false;
+    const bits = this.bits as Uint32Array;
+    while (c <= hi) {
+      const i = c >>> 5;
+      const from = c & 31;
+      const to = Math.min(31, hi - (c - from)); // last bit of this word inside the range
+      // Bits from..to set: (2^(to+1) − 1) − (2^from − 1), as 32-bit patterns.
+      const m = ((to === 31 ? -1 : (1 << (to + 1)) - 1) & ~((1 << from) - 1)) | 0;
+      const w = bits[i] as number;
+      if ((w & m) !== 0) return false;
+      bits[i] = w | m;
+      c = (i + 1) << 5;
     }
     return true;
   }
@@ -223,10 +246,10 @@ export class FatVolume implements Volume {
           if (cur < 2 || cur > maxCluster) throw new CorruptError('fat.ClusterChain', `cluster ${cur} of entry ${at} outside 2..${maxCluster}`);
           // 2 ≤ cur ≤ maxCluster < 2^28: 32-bit bit operations are exact.
           if (bits !== null) {
-            const m = 1 << (cur & 7);
-            const b = bits[cur >>> 3] as number;
+            const m = 1 << (cur & 31);
+            const b = bits[cur >>> 5] as number;
             if ((b & m) !== 0) throw new CorruptError('fat.ClusterChain', `cluster chain of entry ${at} loops at cluster ${cur}`);
-            bits[cur >>> 3] = b | m;
+            bits[cur >>> 5] = b | m;
           } else if (!visited.add(cur)) throw new CorruptError('fat.ClusterChain', `cluster chain of entry ${at} loops at cluster ${cur}`);
           n++;
           if ((n & 4095) === 0) this.ctx.budget.check();
@@ -263,6 +286,35 @@ export class FatVolume implements Volume {
           throw new CorruptError('fat.Directory', `directory of entry ${at} runs past ${max} clusters without an end marker`);
         }
         if (next === endMark - 1) throw new CorruptError('fat.ClusterChain', `chain of entry ${at} reaches bad cluster marker at ${cur}`);
+        if (next === cur + 1 && data !== null && last !== null && need !== null) {
+          // A stretch of consecutive clusters (what a file usually is): find where it ends in the
+          // window, then check and count the stretch at once instead of cluster by cluster.
+          let end = next; // last cluster of the stretch
+          const room = need - n; // clusters the file still needs (≥ 1 here)
+          let o = base + end * width;
+          while (end - next + 1 < room && end < maxCluster && o >= 0 && o + width <= data.length) {
+            const e =
+              width === 4
+                ? (data[o] as number) | ((data[o + 1] as number) << 8) | ((data[o + 2] as number) << 16) | (((data[o + 3] as number) & 0x0f) << 24)
+                : (data[o] as number) | ((data[o + 1] as number) << 8);
+            if (e !== end + 1) break;
+            end++;
+            o += width;
+          }
+          if (end > maxCluster) throw new CorruptError('fat.ClusterChain', `cluster ${end} of entry ${at} outside 2..${maxCluster}`);
+          if (!visited.addRange(next, end)) throw new CorruptError('fat.ClusterChain', `cluster chain of entry ${at} loops within clusters ${next}..${end}`);
+          const count = end - next + 1;
+          n += count;
+          this.ctx.budget.check();
+          last.count += count; // last ends at cur, and next = cur + 1
+          cur = end;
+          counted = true;
+          if (n >= need) {
+            w.done = true;
+            return;
+          }
+          continue;
+        }
         cur = next;
         counted = false;
       }

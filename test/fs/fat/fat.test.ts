@@ -10,7 +10,7 @@ import { createContext } from '../../../src/limits.ts';
 import { isTsgrubError } from '../../../src/errors.ts';
 import { decodeUtf8 } from '../../../src/io/bytes.ts';
 import { Vfs } from '../../../src/fs/vfs.ts';
-import { fat, type FatNode, type FatVolume } from '../../../src/fs/fat/index.ts';
+import { fat, VisitedClusters, type FatNode, type FatVolume } from '../../../src/fs/fat/index.ts';
 import { foldName } from '../../../src/fs/fat/dirent.ts';
 import { readAll, walk } from '../iso9660/walk.ts';
 
@@ -208,4 +208,43 @@ test('robustness: sleuthkit FAT images open, walk and read with typed errors onl
     assert.ok(Date.now() - t0 < 10_000, `${member} took too long`);
   }
   assert.ok(opened >= 3, 'the DFTT FAT images are valid FAT');
+});
+
+test('VisitedClusters: ranges and single clusters agree with a plain set, in Set and bitmap mode', () => {
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+  for (const maxCluster of [5000, 70_000, 2 ** 20]) {
+    for (let round = 0; round < 40; round++) {
+      const v = new VisitedClusters(maxCluster, round % 2 === 0);
+      const ref = new Set<number>();
+      for (let k = 0; k < 60; k++) {
+        if (rnd(3) === 0) {
+          const c = 2 + rnd(maxCluster - 1);
+          assert.equal(v.add(c), !ref.has(c), `add ${c}`);
+          ref.add(c);
+        } else {
+          const lo = 2 + rnd(maxCluster - 1);
+          const hi = Math.min(maxCluster, lo + rnd(rnd(2) ? 40 : 3000));
+          let fresh = true;
+          for (let c = lo; c <= hi; c++) if (ref.has(c)) fresh = false;
+          assert.equal(v.addRange(lo, hi), fresh, `range ${lo}..${hi}`);
+          if (!fresh) break; // the walk stops at the first revisit: what was added is unspecified
+          for (let c = lo; c <= hi; c++) ref.add(c);
+        }
+      }
+    }
+  }
+});
+
+test('hostile fat32: a consecutive stretch that runs into clusters the chain already took is caught', async () => {
+  const { img, vfs, setFat } = await patched('fat32');
+  const r = (await vfs.stat(`/boot/initrd.img-${KVER}`)) as FatNode;
+  const f = r.firstCluster;
+  // f → f+700 … f+1000 (consecutive) → f+1 → f+2 → … → f+699 → f+700 → …: the stretch from f+2 runs
+  // into f+700, already taken, and the file's 1,202 clusters are counted before the walk jumps again.
+  // Each jump lands on a fresh cluster, so only the stretch check (VisitedClusters.addRange) sees it.
+  assert.ok(Math.ceil(r.size / 512) > 1001, 'a ramdisk of more than 1001 clusters');
+  setFat(f, f + 700);
+  setFat(f + 1000, f + 1);
+  await expectTyped(img, (v) => v.readFile(`/boot/initrd.img-${KVER}`), 'Corrupt', /fat\.ClusterChain/);
 });
