@@ -175,15 +175,33 @@ export class UfsVolume implements Volume {
 
   /** The file's bytes [offset, end) as runs of contiguous physical bytes or holes. */
   private async mapRange(node: UfsNode, offset: number, end: number): Promise<Run[]> {
-    const { bsize, fsize } = this.sb;
     const runs: Run[] = [];
     let pos = offset;
+    // mapCached maps as far as the cached indirect blocks reach; this loop reads the next one. The
+    // block loop lives in a plain method because V8 optimizes a running loop only there.
+    for (let reads = 0; ; reads++) {
+      const r = this.mapCached(node, pos, end, runs);
+      if (typeof r === 'number') return runs;
+      if (reads > 3 * Math.ceil((end - offset) / this.sb.bsize) + NIADDR) {
+        throw new CorruptError('ufs.BlockMap', `inode ${node.id}: its indirect blocks do not stay cached`);
+      }
+      pos = r.pos;
+      await this.indirectBlock(r.read);
+    }
+  }
+
+  /**
+   * Appends the runs of [pos, end) to `runs` while `walk` needs no read; returns `end` when done, or
+   * where it stopped and the indirect block to read first.
+   */
+  private mapCached(node: UfsNode, pos: number, end: number, runs: Run[]): number | { pos: number; read: number } {
+    const { bsize, fsize } = this.sb;
     while (pos < end) {
       const lbn = Math.floor(pos / bsize);
       const inBlock = pos - lbn * bsize;
       const n = Math.min(bsize - inBlock, end - pos);
-      const w = this.walk(node, lbn);
-      const frag = typeof w === 'number' ? w : await this.bmap(node, lbn);
+      const frag = this.walk(node, lbn);
+      if (typeof frag !== 'number') return { pos, read: frag.read };
       let physical: number | null = null;
       if (frag !== 0) {
         // The tail of a small file may be a fragment run shorter than bsize: check only what is used.
@@ -198,7 +216,7 @@ export class UfsVolume implements Volume {
       }
       pos += n; // n >= 1
     }
-    return runs;
+    return end;
   }
 
   async read(file: FsNode, offset: number, length: number): Promise<Uint8Array> {
