@@ -21,6 +21,8 @@ export interface WorkerIdentity {
   readonly groups: readonly number[];
   readonly pathsDenied: boolean;
   readonly limits: readonly string[];
+  /** How many environment variables it sees (it should see none). */
+  readonly envVars?: number;
 }
 
 export type WorkerMessage =

@@ -598,7 +598,12 @@ async function converse(
   check: (() => boolean) | null = null,
 ): Promise<WorkerMessage | 'fallback'> {
   // The worker's wall-clock limit, enforced from outside; paused while a person is at the menu.
-  const arm = () => setTimeout(() => link.kill(), limits.wallMs + 5000);
+  let expired = false;
+  const arm = () =>
+    setTimeout(() => {
+      expired = true;
+      link.kill();
+    }, limits.wallMs + 5000);
   let timer = arm();
   stopWorker = () => link.kill();
   let heard = false;
@@ -612,7 +617,8 @@ async function converse(
         link.kill();
         // A prestarted worker that never said a word may not have started at all (no node on its
         // PATH, its code missing): a spawned one gets the same chance the usual way.
-        if (link.plans && !heard) {
+        // Not when it was stopped at the deadline: the image had its time.
+        if (link.plans && !heard && !expired) {
           await copies?.settle();
           return 'fallback';
         }
@@ -813,7 +819,8 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv, laun
     }
     if (o.debug && msg.identity) {
       const id = msg.identity;
-      io.err(`tsgrub: worker ran as uid ${id.uid} gid ${id.gid} groups [${id.groups.join(',')}], path access ${id.pathsDenied ? 'denied' : 'ALLOWED'}; ${id.limits.join('; ')}\n`);
+      const envNote = typeof id.envVars === 'number' ? `, ${id.envVars === 0 ? 'empty environment' : `${id.envVars} environment variables`}` : '';
+      io.err(`tsgrub: worker ran as uid ${id.uid} gid ${id.gid} groups [${id.groups.join(',')}], path access ${id.pathsDenied ? 'denied' : 'ALLOWED'}${envNote}; ${id.limits.join('; ')}\n`);
     }
     if (msg.config) io.err(`Using <class '${CONFIG_CLASS.get(msg.config.format) ?? 'tsgrub.Config'}'> to parse ${escapeForTerminal(msg.config.path)}\n`);
     for (const w of msg.warnings) io.err(`WARNING: ${escapeForTerminal(w)}\n`);

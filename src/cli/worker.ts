@@ -249,7 +249,7 @@ async function main(): Promise<void> {
  * (Node's permission model), and the rlimits the parent asked prlimit for. Reported with --debug and
  * checked by the isolation tests.
  */
-function identity(): { uid: number; gid: number; groups: number[]; pathsDenied: boolean; limits: string[] } {
+function identity(): { uid: number; gid: number; groups: number[]; pathsDenied: boolean; limits: string[]; envVars: number } {
   let pathsDenied = false;
   try {
     closeSync(openSync('/etc/passwd', 'r'));
@@ -265,7 +265,7 @@ function identity(): { uid: number; gid: number; groups: number[]; pathsDenied: 
   } catch {
     limits = [];
   }
-  return { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [], pathsDenied, limits };
+  return { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [], pathsDenied, limits, envVars: Object.keys(process.env).length };
 }
 
 /**

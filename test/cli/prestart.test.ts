@@ -9,10 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, manifest, ROOT } from '../helpers/fixtures.ts';
+import { fixture, hasTool, manifest, ROOT } from '../helpers/fixtures.ts';
 
 const TSGRUB = join(ROOT, 'bin/tsgrub');
 const MAIN = join(ROOT, 'bin/tsgrub-main.cjs');
@@ -74,6 +74,35 @@ test('bin/tsgrub uses its prestarted worker: it plans, the parent copies, and th
     assert.deepEqual(record(pre), record(spawned));
     assert.equal(pre.files.length, 2);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the granted image may be a symlink or a block device (LVM volumes are both)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-pre-'));
+  const loops: string[] = [];
+  try {
+    const link = join(dir, 'disk');
+    symlinkSync(SAMPLE, link);
+    const viaLink = run([TSGRUB, '-q', '--output-format=simple', `--output-directory=${join(dir, 'a')}`, link], join(dir, 'a'));
+    assert.equal(viaLink.status, 0, viaLink.stderr);
+    assert.ok(viaLink.labels.includes('request received') && !viaLink.labels.includes('spawning the worker'), viaLink.labels.join(' | '));
+    const reference = run([process.execPath, MAIN, '-q', '--output-format=simple', `--output-directory=${join(dir, 'b')}`, SAMPLE], join(dir, 'b'));
+    assert.deepEqual(record(viaLink), record(reference));
+    if (!isRoot || !hasTool('losetup')) return t.skip('needs root and losetup for the block device');
+    const dev = spawnSync('losetup', ['-f', '--show', '-r', SAMPLE], { encoding: 'utf8' });
+    if (dev.status !== 0) return t.skip(`losetup: ${dev.stderr.trim()}`);
+    loops.push(dev.stdout.trim());
+    const blk = join(dir, 'blk');
+    symlinkSync(loops[0] as string, blk);
+    for (const path of [loops[0] as string, blk]) {
+      const r = run([TSGRUB, '-q', '--output-format=simple', `--output-directory=${join(dir, `c${path.length}`)}`, path], join(dir, `c${path.length}`));
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(r.labels.includes('request received'), `${path}: ${r.labels.join(' | ')}`);
+      assert.deepEqual(record(r), record(reference), path);
+    }
+  } finally {
+    for (const l of loops) spawnSync('losetup', ['-d', l]);
     rmSync(dir, { recursive: true, force: true });
   }
 });
