@@ -302,29 +302,37 @@ export async function copyRuns(
     fill = 0;
   };
   let loaded: Window | null = null;
-  try {
-    for (let i = 0; i < runs.length; i++) {
+  let i = 0; // run being copied
+  let done = 0; // bytes of it copied
+  // Copies runs into `buf` until it is full (false) or the file is done (true). A plain function, so
+  // that V8 optimizes its loop while it runs (it never does in an async function), and a file in
+  // fragments has tens of thousands of runs.
+  const step = (): boolean => {
+    for (; i < runs.length; i++, done = 0) {
       const r = runs[i] as Run;
       const w = plan[i] ?? null;
-      if (w && w !== loaded) {
+      if (w !== null && w !== loaded) {
         file.readIntoSync(whole, scratchAt, w.start, w.end - w.start);
         loaded = w;
       }
-      let done = 0;
       while (done < r.length) {
-        if (fill === buf.length) {
-          opts.check?.();
-          await flush();
-        }
+        if (fill === buf.length) return false;
         const n = Math.min(r.length - done, buf.length - fill);
         if (r.physical === null) buf.fill(0, fill, fill + n);
-        else if (w) {
+        else if (w !== null) {
           const at = scratchAt + r.physical + done - w.start;
           whole.copyWithin(cur * cap + fill, at, at + n); // buffer `cur` starts at cur × cap in `whole`
         } else file.readIntoSync(buf, fill, r.physical + done, n);
         fill += n;
         done += n;
       }
+    }
+    return true;
+  };
+  try {
+    while (!step()) {
+      opts.check?.();
+      await flush();
     }
     await flush();
     await flush();
