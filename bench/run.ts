@@ -6,7 +6,8 @@
  * Environment: BENCH_RUNS (timed runs per tool and image, default 5; one warm-up run is added),
  * BENCH_IMAGES (comma list, default all), BENCH_TOOLS (comma list), BENCH_WORK (image folder),
  * BENCH_OUT (output folder, default a fresh one in /dev/shm: Xen hosts write to /run, a tmpfs),
- * BENCH_NO_README=1 (do not rewrite bench/README.md), BENCH_CONCURRENCY (default 16, 0 = skip).
+ * BENCH_NO_README=1 (do not rewrite bench/README.md and the README's summary; `--readme-only` rewrites
+ * both from results/latest.json), BENCH_CONCURRENCY (default 16, 0 = skip).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -502,14 +503,44 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 1)}\n`);
   const md = markdown(report);
   writeFileSync(`${base}.md`, md);
-  if (full && process.env.BENCH_NO_README !== '1') {
-    const readme = join(HERE, 'README.md');
-    const text = existsSync(readme) ? readFileSync(readme, 'utf8') : '';
-    const a = text.indexOf('<!-- results:begin -->');
-    const b = text.indexOf('<!-- results:end -->');
-    if (a >= 0 && b > a) writeFileSync(readme, `${text.slice(0, a)}<!-- results:begin -->\n${md}${text.slice(b)}`);
-  }
+  if (full && process.env.BENCH_NO_README !== '1') writeReadmes(report, md);
   process.stdout.write(md);
+}
+
+/** Replaces what lies between `<!-- name:begin -->` and `<!-- name:end -->` in a file, if both are there. */
+function replaceBlock(file: string, name: string, body: string): void {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const a = text.indexOf(`<!-- ${name}:begin -->`);
+  const b = text.indexOf(`<!-- ${name}:end -->`);
+  if (a >= 0 && b > a) writeFileSync(file, `${text.slice(0, a)}<!-- ${name}:begin -->\n${body}${text.slice(b)}`);
+}
+
+/** bench/README.md gets the whole report, the project's README the summary table. */
+function writeReadmes(report: Parameters<typeof markdown>[0], md: string): void {
+  replaceBlock(join(HERE, 'README.md'), 'results', md);
+  replaceBlock(join(ROOT, 'README.md'), 'bench', summary(report));
+}
+
+/** One line per image: tsgrub against the floor and the tools a user would otherwise run. */
+function summary(r: Parameters<typeof markdown>[0]): string {
+  const lines = [
+    `Latest full run (${r.date.slice(0, 10)}, Node ${r.node}, ${r.cores} cores, medians of ${r.runs}; the details and the analysis are in bench/README.md):`,
+    '',
+    '| image | tsgrub s | × Node floor | × pygrub | × grub-fstest | peak RSS MiB | bytes read ÷ copied |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const res of r.results) {
+    const t = res.tools.find((x) => x.tool === 'tsgrub');
+    if (!t || !t.ok) continue;
+    const gf = res.tools.find((x) => x.tool === 'grub-fstest');
+    const vsGf = gf && gf.ok && gf.wallMedian > 0 ? t.wallMedian / gf.wallMedian : null;
+    const ampl = res.phases?.bytesPerByteCopied ?? res.counters?.readAmplification ?? null;
+    lines.push(`| ${res.image} | ${t.wallMedian.toFixed(2)} | ${fmt(t.vsNodeFloor)} | ${fmt(t.vsPygrub)} | ${fmt(vsGf)} | ${(t.rssMaxKiB / 1024).toFixed(0)} | ${fmt(ampl, 4)} |`);
+  }
+  const cc = r.concurrency;
+  if (cc) lines.push('', `${cc.processes} runs at once on ${cc.image}: ${cc.ratio.toFixed(2)}× (16 × one run ÷ cores).`);
+  lines.push('');
+  return lines.join('\n');
 }
 
 interface ConcurrencyResult {
@@ -627,4 +658,8 @@ function markdown(r: {
   return lines.join('\n');
 }
 
-await main();
+// `--readme-only`: rewrite both READMEs from results/latest.json without running anything.
+if (process.argv.includes('--readme-only')) {
+  const report = JSON.parse(readFileSync(join(HERE, 'results', 'latest.json'), 'utf8')) as Parameters<typeof markdown>[0];
+  writeReadmes(report, markdown(report));
+} else await main();
