@@ -257,7 +257,7 @@ export interface SyncReader {
 }
 
 /**
- * Copies `runs` (ascending, contiguous from 0, covering `size` bytes; see `checkRuns` for a map from
+ * Copies `runs` (ascending, contiguous from 0, covering `size` bytes; see `RunsReceiver` for a map from
  * elsewhere) from `file` into `fd`. Returns the bytes written.
  */
 export async function copyRuns(

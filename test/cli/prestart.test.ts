@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, hasTool, manifest, ROOT } from '../helpers/fixtures.ts';
@@ -138,6 +138,16 @@ test('the prestarted worker is not used (and does not outlive tsgrub) when its p
     assert.match(readFileSync(result, 'utf8'), /^linux \(kernel /);
     const left = spawnSync('pgrep', ['-f', `worker-main.cjs --prestarted ${result}`], { encoding: 'utf8' });
     assert.equal(left.stdout.trim(), '', 'the unused prestarted worker was stopped');
+
+    // Node's permission model reads * as a wildcard and commas as separators: such a path would
+    // grant more than the image, so it is not granted at all.
+    for (const name of ['a*b.img', 'a,b.img']) {
+      const odd = join(dir, name);
+      copyFileSync(SAMPLE, odd);
+      const r = run([TSGRUB, '-q', `--output-directory=${join(dir, `o${name.length}${name[1]}`)}`, odd], join(dir, `o${name.length}${name[1]}`));
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(r.labels.includes('spawning the worker') && !r.labels.includes('request received'), `${name}: ${r.labels.join(' | ')}`);
+    }
 
     const ram = run([TSGRUB, '-q', `--output-directory=${join(dir, 'b')}`, SAMPLE], join(dir, 'b'), { PYGRUB_MAX_RAM_USAGE_MB: '2048' });
     assert.equal(ram.status, 0, ram.stderr);
