@@ -170,7 +170,9 @@ const fs = require('node:fs');
 const b = Buffer.alloc(65536);
 let got = '';
 while (!got.includes('\\n')) { const n = fs.readSync(3, b, 0, b.length, null); if (!n) process.exit(0); got += b.toString('utf8', 0, n); }
-for (const m of JSON.parse(process.env.FAKE_MESSAGES)) fs.writeSync(4, JSON.stringify(m) + '\\n');
+const messages = JSON.parse(process.env.FAKE_MESSAGES);
+if (messages === 'die') process.exit(3);
+for (const m of messages) fs.writeSync(4, JSON.stringify(m) + '\\n');
 for (;;) { const n = fs.readSync(3, b, 0, b.length, null); if (!n) break; }
 `,
   );
@@ -263,6 +265,21 @@ test('a prestarted worker’s forged plans are refused before a byte is copied, 
       }
       assert.deepEqual(r.files, [], `${what}: no file left behind`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a prestarted worker that dies before it says anything is replaced by a spawned one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-fake-'));
+  try {
+    const r = withFake(dir, 'die' as unknown as unknown[], []);
+    assert.equal(r.status, 0, r.stderr);
+    const at = (l: string) => r.labels.indexOf(l);
+    assert.ok(at('starting the prestarted worker') >= 0 && at('starting the prestarted worker') < at('spawning the worker'), r.labels.join(' | '));
+    const reference = run([process.execPath, MAIN, '-q', '--output-format=simple', `--output-directory=${join(dir, 'ref')}`, SAMPLE], join(dir, 'ref'));
+    assert.deepEqual(record(r), record(reference));
+    assert.equal(r.files.length, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
