@@ -29,7 +29,7 @@ import { GetoptError, gnuGetopt, pyInt } from './getopt.ts';
 import { formatResult, type OutputFormat } from './output.ts';
 import { MAX_MESSAGE, MessageReader, send, type ParentMessage, type WorkerMessage } from './protocol.ts';
 import { FileSource } from '../node/file-source.ts';
-import { copyRuns, RunsReceiver } from '../node/copy.ts';
+import { copyRunStream, RunsReceiver, type Run } from '../node/copy.ts';
 import type { WorkerRequest } from './worker.ts';
 import { chooseEntry } from './menu-driver.ts';
 import { WORKER_V8_FLAGS, workerPermissionFlags } from './worker-flags.ts';
@@ -461,14 +461,54 @@ function spawnedLink(o: Options, fds: Fds, env: NodeJS.ProcessEnv, req: WorkerRe
   };
 }
 
+/** Runs handed from the channel to a copy in progress, in order; ends, or fails, once. */
+class RunQueue implements AsyncIterable<readonly Run[]> {
+  private readonly chunks: Array<readonly Run[]> = [];
+  private ended = false;
+  private error: Error | null = null;
+  private wake: (() => void) | null = null;
+
+  push(runs: readonly Run[]): void {
+    if (this.ended || this.error) return;
+    this.chunks.push(runs);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  fail(e: Error): void {
+    if (!this.ended && !this.error) this.error = e;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<readonly Run[]> {
+    for (;;) {
+      if (this.error) throw this.error;
+      const next = this.chunks.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((res) => (this.wake = res));
+      this.wake = null;
+    }
+  }
+}
+
 /**
- * The copies a prestarted worker planned, run here: each map is rebuilt and checked (RunsReceiver:
- * inside the image, covering exactly the file, within the size cap) before a byte moves, then copied
- * from this process's own descriptor of the image, both files at once.
+ * The copies a prestarted worker planned, run here: each chunk of a plan is rebuilt and checked
+ * (RunsReceiver: inside the image, never past the file, within the size cap) before its bytes move,
+ * and the copy starts with the first chunk, from this process's own descriptor of the image, while
+ * the worker is still mapping the rest (both files at once). A plan that does not end exactly at the
+ * file's size fails its copy, and then the whole run.
  */
 class ParentCopies {
   private readonly image: FileSource;
-  private readonly receiving = new Map<string, RunsReceiver>();
+  private readonly receiving = new Map<string, { rx: RunsReceiver; queue: RunQueue }>();
   private readonly jobs = new Map<string, Promise<number>>();
 
   constructor(
@@ -481,30 +521,38 @@ class ParentCopies {
 
   onMap(m: { file: 'kernel' | 'ramdisk'; size: number; runs: number[]; done: boolean }): void {
     const fd = this.out[m.file];
-    if (fd === null || this.jobs.has(m.file)) throw new Error(`unexpected map of the ${m.file}`);
-    let r = this.receiving.get(m.file);
-    if (!r) {
+    let cur = this.receiving.get(m.file);
+    if (fd === null || (!cur && this.jobs.has(m.file))) throw new Error(`unexpected map of the ${m.file}`);
+    if (!cur) {
       if (!isNat(m.size) || m.size > this.cap) throw new Error(`the ${m.file} is ${String(m.size)} bytes, over the ${this.cap}-byte cap`);
-      r = new RunsReceiver(m.size, this.image.size);
-      this.receiving.set(m.file, r);
-    } else if (m.size !== r.size) throw new Error(`the ${m.file}'s map changed size`);
-    r.add(m.runs);
+      cur = { rx: new RunsReceiver(m.size, this.image.size), queue: new RunQueue() };
+      this.receiving.set(m.file, cur);
+      const job = copyRunStream(this.image, cur.queue, m.size, fd).finally(() => traceMark(`${m.file} copied`));
+      job.catch(() => undefined); // observed by results() or settle()
+      this.jobs.set(m.file, job);
+    } else if (m.size !== cur.rx.size) throw new Error(`the ${m.file}'s map changed size`);
+    const before = cur.rx.runs.length;
+    cur.rx.add(m.runs);
+    cur.queue.push(cur.rx.runs.slice(before));
     if (!m.done) return;
-    const runs = r.finish();
+    cur.rx.finish();
+    cur.queue.end();
     this.receiving.delete(m.file);
-    const job = copyRuns(this.image, runs, r.size, fd).finally(() => traceMark(`${m.file} copied`));
-    job.catch(() => undefined); // observed by results()
-    this.jobs.set(m.file, job);
   }
 
-  /** Waits for every copy; throws the first failure. */
+  /** Waits for every copy; throws the first failure (a map left incomplete included). */
   async results(): Promise<void> {
-    if (this.receiving.size) throw new Error('a map was left incomplete');
+    if (this.receiving.size) {
+      await this.settle();
+      throw new Error('a map was left incomplete');
+    }
     for (const job of this.jobs.values()) await job;
   }
 
-  /** Waits for the copies in flight, ignoring their outcome (before a fallback rewrites the files). */
+  /** Stops the copies still waiting for runs and waits for all of them, whatever their outcome. */
   async settle(): Promise<void> {
+    for (const { queue } of this.receiving.values()) queue.fail(new Error('the plan was abandoned'));
+    this.receiving.clear();
     await Promise.allSettled(this.jobs.values());
   }
 

@@ -20,7 +20,7 @@ import { TsgrubError, toTsgrubError, IoError } from '../errors.ts';
 import { defaultRegistry } from '../fs/drivers.ts';
 import { createContext, type Limits } from '../limits.ts';
 import { FileSource } from '../node/file-source.ts';
-import { copyToFd, planCopy, runsToPairs } from '../node/copy.ts';
+import { copyToFd, planCopy, runsToPairs, type Run } from '../node/copy.ts';
 import { SliceSource } from '../io/source.ts';
 import { loadBoot, type LoaderOptions } from '../boot/loader.ts';
 import { parseConfig } from '../boot/discover.ts';
@@ -193,17 +193,35 @@ async function main(): Promise<void> {
       const files: Array<['kernel' | 'ramdisk', typeof knode, typeof vfs]> = [['kernel', knode, vfs]];
       if (rnode) files.unshift(['ramdisk', rnode, rvfs]);
       for (const [which, node, from] of files) {
-        const plan = await planCopy(from, node);
-        if (plan === null || plan.file !== image) {
+        // Runs go out as they become final, so the parent copies while this process maps the rest:
+        // a chunk as soon as it holds MAP_CHUNK_RUNS runs or 8 MiB of the file.
+        let held: Run[] = [];
+        let heldBytes = 0;
+        const send = (done: boolean) => {
+          for (let i = 0; i < held.length || (done && i === 0); i += MAP_CHUNK_RUNS) {
+            const last = i + MAP_CHUNK_RUNS >= held.length;
+            chan.send({ type: 'map', file: which, size: node.size, runs: runsToPairs(held, i, i + MAP_CHUNK_RUNS), done: done && last });
+          }
+          held = [];
+          heldBytes = 0;
+        };
+        const plan = await planCopy(from, node, {
+          only: image,
+          onRuns: (runs) => {
+            for (const r of runs) {
+              held.push(r);
+              heldBytes += r.length;
+            }
+            if (held.length >= MAP_CHUNK_RUNS || heldBytes >= 8 << 20) send(false);
+          },
+        });
+        if (plan === null) {
+          // Not mappable after all (or not at all): the parent drops what it was sent and falls back.
           await reply({ type: 'unmappable', file: which });
           return;
         }
         mark(`${which} planned`);
-        for (let i = 0; ; i += MAP_CHUNK_RUNS) {
-          const done = i + MAP_CHUNK_RUNS >= plan.runs.length;
-          await reply({ type: 'map', file: which, size: plan.size, runs: runsToPairs(plan.runs, i, i + MAP_CHUNK_RUNS), done });
-          if (done) break;
-        }
+        send(true);
         if (which === 'kernel') kernelBytes = plan.size;
         else ramdiskBytes = plan.size;
       }

@@ -120,7 +120,13 @@ export interface Run {
  * all: squashfs and erofs say "cannot map this file" (compressed, tail-packed) by yielding nothing,
  * which must not be taken for a file of zeros; a truly all-hole file just takes the chunked path.
  */
-async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: number; size: number }): Promise<Run[] | null> {
+async function mapFile(
+  vfs: Vfs,
+  node: FsNode,
+  size: number,
+  within: { base: number; size: number },
+  onRuns?: (runs: readonly Run[]) => void,
+): Promise<Run[] | null> {
   const vol = vfs.volume;
   // Batches when the driver has them (one promise per batch, not per extent).
   const batches: AsyncIterable<readonly Extent[]> =
@@ -130,8 +136,20 @@ async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: num
           for await (const e of (vol.extents as (f: FsNode) => AsyncIterable<Extent>).call(vol, node)) yield [e];
         })();
   const map = new RunMap(String(node.id), size, within, () => vfs.ctx.budget.check());
-  for await (const batch of batches) if (!map.add(batch)) break;
-  return map.finish();
+  for await (const batch of batches) {
+    const more = map.add(batch);
+    if (onRuns) {
+      const ready = map.settled();
+      if (ready.length) onRuns(ready);
+    }
+    if (!more) break;
+  }
+  const runs = map.finish();
+  if (runs !== null && onRuns) {
+    const tail = map.rest();
+    if (tail.length) onRuns(tail);
+  }
+  return runs;
 }
 
 /**
@@ -141,6 +159,8 @@ async function mapFile(vfs: Vfs, node: FsNode, size: number, within: { base: num
  */
 class RunMap {
   private readonly runs: Run[] = [];
+  /** Runs already handed out by `settled`/`rest`. */
+  private sent = 0;
   private pos = 0;
   private count = 0;
   private mapped = 0;
@@ -192,6 +212,21 @@ class RunMap {
     return true;
   }
 
+  /** Runs that can no longer change (all but the last, which the next extent may extend), once each. */
+  settled(): Run[] {
+    const end = Math.max(this.sent, this.runs.length - 1);
+    const out = this.runs.slice(this.sent, end);
+    this.sent = end;
+    return out;
+  }
+
+  /** What `finish` added to the runs `settled` has not returned yet. */
+  rest(): Run[] {
+    const out = this.runs.slice(this.sent);
+    this.sent = this.runs.length;
+    return out;
+  }
+
   /** The runs covering [0, size), or null when no byte was mapped (see mapFile). */
   finish(): Run[] | null {
     if (this.size > 0 && this.mapped === 0) return null;
@@ -219,20 +254,31 @@ export interface CopyPlan {
   readonly size: number;
 }
 
+export interface PlanOptions extends StreamOptions {
+  /** Plan only a file that lies in this FileSource (else null, before anything is mapped). */
+  only?: FileSource;
+  /**
+   * Runs as they become final, in order, while the plan is being made (the copy may start along
+   * them). When planCopy then returns null (a driver found it cannot map the file after all), the
+   * runs already handed out must be dropped.
+   */
+  onRuns?: (runs: readonly Run[]) => void;
+}
+
 /**
  * Maps `node` for the fast path; null when it does not apply (not a mapped driver, not on a
  * FileSource, compressed or unmapped data). Throws when the file exceeds its size cap.
  */
-export async function planCopy(vfs: Vfs, node: FsNode, opts: StreamOptions = {}): Promise<CopyPlan | null> {
+export async function planCopy(vfs: Vfs, node: FsNode, opts: PlanOptions = {}): Promise<CopyPlan | null> {
   if (node.kind !== 'file' || (typeof vfs.volume.extents !== 'function' && typeof vfs.volume.extentBatches !== 'function') || opts.truncateAt !== undefined || opts.chunkBytes !== undefined) return null;
   const under = underlyingFile(vfs.volume.source);
-  if (!under) return null;
+  if (!under || (opts.only !== undefined && under.file !== opts.only)) return null;
   const size = node.size;
   const max = opts.maxBytes ?? vfs.ctx.limits.fileBytes;
   if (size > max) throw new LimitExceededError('fileBytes', `file of ${size} bytes`, max);
   let runs: Run[] | null;
   try {
-    runs = await mapFile(vfs, node, size, under);
+    runs = await mapFile(vfs, node, size, under, opts.onRuns);
   } catch (e) {
     // A driver that cannot map this file (compressed, inline, …) still reads it.
     if (e instanceof UnsupportedError) return null;
@@ -267,12 +313,29 @@ export async function copyRuns(
   fd: number,
   opts: { positional?: boolean | undefined; check?: (() => void) | undefined } = {},
 ): Promise<number> {
+  return copyRunStream(file, [runs], size, fd, { ...opts, windows: planWindows(runs).some((w) => w !== null) });
+}
+
+/**
+ * `copyRuns` over runs that arrive in order, chunk by chunk (a plan still being made: tsgrub's
+ * parent starts copying along a prestarted worker's first runs while it maps the rest). The chunks
+ * together must be ascending, contiguous from 0 and cover `size` bytes (`RunsReceiver` checks a
+ * plan from elsewhere). `windows`: whether to keep room for gathering fragments (512 KiB).
+ */
+export async function copyRunStream(
+  file: SyncReader,
+  chunks: Iterable<readonly Run[]> | AsyncIterable<readonly Run[]>,
+  size: number,
+  fd: number,
+  opts: { positional?: boolean | undefined; check?: (() => void) | undefined; windows?: boolean } = {},
+): Promise<number> {
   // Two buffers: while one is being written by libuv's thread pool, the other is filled by reads on
   // this thread, so reading and writing (both memory copies in the kernel) overlap on two cores.
   const cap = Math.min(COPY_BYTES, Math.max(size, 1));
   // Fragments are gathered through windows (planWindows); everything else is read straight into a buffer.
-  const plan = planWindows(runs);
-  const windowed = plan.some((w) => w !== null);
+  const windowed = opts.windows ?? true;
+  let runs: readonly Run[] = [];
+  let plan: Array<Window | null> = [];
   // One allocation for both buffers and the window, so gathering a fragment is one copyWithin
   // (a native memmove that allocates nothing) from the window into the buffer being filled.
   const second = size > cap ? cap : 0;
@@ -330,9 +393,16 @@ export async function copyRuns(
     return true;
   };
   try {
-    while (!step()) {
-      opts.check?.();
-      await flush();
+    for await (const chunk of chunks) {
+      runs = chunk;
+      plan = windowed ? planWindows(runs) : new Array<Window | null>(runs.length).fill(null);
+      i = 0;
+      done = 0;
+      loaded = null;
+      while (!step()) {
+        opts.check?.();
+        await flush();
+      }
     }
     await flush();
     await flush();

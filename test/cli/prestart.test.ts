@@ -253,6 +253,8 @@ test('a prestarted worker’s forged plans are refused before a byte is copied, 
     ['a map without a file', [{ type: 'map', file: 'initrd', size: 1, runs: [1, 0], done: true }, result(1, null)], [], /malformed worker message/],
     ['a size claimed without a plan', [result(4096, null)], [], /^tsgrub: kernel copy is inconsistent/m],
     ['a map left incomplete', [map(8192, [4096, 0], false), result(8192, null)], [], /^tsgrub: copy failed: a map was left incomplete/m],
+    // The copy starts with the first chunk: a bad second one must still fail the run and leave nothing.
+    ['a good chunk, then one past the image', [map(8192, [4096, 0], false), map(8192, [4096, size], true), result(8192, null)], [], /outside the image/],
   ];
   try {
     for (const [what, messages, extra, why] of cases) {
@@ -265,6 +267,20 @@ test('a prestarted worker’s forged plans are refused before a byte is copied, 
       }
       assert.deepEqual(r.files, [], `${what}: no file left behind`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a plan abandoned after its first chunks (unmappable after all) is redone by a spawned worker on emptied files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-fake-'));
+  try {
+    const r = withFake(dir, [{ type: 'map', file: 'ramdisk', size: 1 << 20, runs: [65536, 0], done: false }, { type: 'unmappable', file: 'ramdisk' }], []);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.labels.includes('falling back to a spawned worker'), r.labels.join(' | '));
+    const reference = run([process.execPath, MAIN, '-q', '--output-format=simple', `--output-directory=${join(dir, 'ref')}`, SAMPLE], join(dir, 'ref'));
+    assert.deepEqual(record(r), record(reference));
+    assert.equal(r.files.length, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
