@@ -46,6 +46,11 @@ function run(cmd: string[], out: string, extraEnv: NodeJS.ProcessEnv = {}): Run 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, labels, files: readdirSync(out).sort(), out };
 }
 
+/** The sample image booted by the parent alone (a spawned worker): what every prestarted run must equal. */
+function spawnedReference(out: string): Run {
+  return run([process.execPath, MAIN, '-q', '--output-format=simple', `--output-directory=${out}`, SAMPLE], out);
+}
+
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 /** simple-format record → {kernel, ramdisk, args} with the random file names replaced by their bytes' hash. */
@@ -87,7 +92,7 @@ test('the granted image may be a symlink or a block device (LVM volumes are both
     const viaLink = run([TSGRUB, '-q', '--output-format=simple', `--output-directory=${join(dir, 'a')}`, link], join(dir, 'a'));
     assert.equal(viaLink.status, 0, viaLink.stderr);
     assert.ok(viaLink.labels.includes('request received') && !viaLink.labels.includes('spawning the worker'), viaLink.labels.join(' | '));
-    const reference = run([process.execPath, MAIN, '-q', '--output-format=simple', `--output-directory=${join(dir, 'b')}`, SAMPLE], join(dir, 'b'));
+    const reference = spawnedReference(join(dir, 'b'));
     assert.deepEqual(record(viaLink), record(reference));
     if (!isRoot || !hasTool('losetup')) return t.skip('needs root and losetup for the block device');
     const dev = spawnSync('losetup', ['-f', '--show', '-r', SAMPLE], { encoding: 'utf8' });
@@ -278,7 +283,7 @@ test('a plan abandoned after its first chunks (unmappable after all) is redone b
     const r = withFake(dir, [{ type: 'map', file: 'ramdisk', size: 1 << 20, runs: [65536, 0], done: false }, { type: 'unmappable', file: 'ramdisk' }], []);
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.labels.includes('falling back to a spawned worker'), r.labels.join(' | '));
-    const reference = run([process.execPath, MAIN, '-q', '--output-format=simple', `--output-directory=${join(dir, 'ref')}`, SAMPLE], join(dir, 'ref'));
+    const reference = spawnedReference(join(dir, 'ref'));
     assert.deepEqual(record(r), record(reference));
     assert.equal(r.files.length, 2);
   } finally {
@@ -293,7 +298,7 @@ test('a prestarted worker that dies before it says anything is replaced by a spa
     assert.equal(r.status, 0, r.stderr);
     const at = (l: string) => r.labels.indexOf(l);
     assert.ok(at('starting the prestarted worker') >= 0 && at('starting the prestarted worker') < at('spawning the worker'), r.labels.join(' | '));
-    const reference = run([process.execPath, MAIN, '-q', '--output-format=simple', `--output-directory=${join(dir, 'ref')}`, SAMPLE], join(dir, 'ref'));
+    const reference = spawnedReference(join(dir, 'ref'));
     assert.deepEqual(record(r), record(reference));
     assert.equal(r.files.length, 2);
   } finally {

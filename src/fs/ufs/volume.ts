@@ -122,12 +122,14 @@ export class UfsVolume implements Volume {
   }
 
   /** `bytes` starting at fragment `frag` must lie inside the filesystem. */
-  private checkExtent(frag: number, bytes: number, what: string): void {
+  private checkExtent(frag: number, bytes: number, what: string, id?: number | string): void {
     const frags = Math.ceil(bytes / this.sb.fsize);
     if (frag <= 0 || frag + frags > this.sb.size) {
-      throw new CorruptError(what, `fragment ${frag}+${frags} outside the filesystem (${this.sb.size} frags)`);
+      // The structure's name is built only here: data blocks are checked once per block.
+      throw new CorruptError(id === undefined ? what : `${what}(${id})`, `fragment ${frag}+${frags} outside the filesystem (${this.sb.size} frags)`);
     }
   }
+
 
   /**
    * fs.h/ufs_bmap.c: logical block → fragment address (0 = hole), walked without I/O: the answer, or
@@ -213,8 +215,7 @@ export class UfsVolume implements Volume {
       let physical: number | null = null;
       if (frag !== 0) {
         // The tail of a small file may be a fragment run shorter than bsize: check only what is used.
-        // Checked inline (no per-block string for an error that almost never happens).
-        if (frag <= 0 || frag + Math.ceil((inBlock + n) / fsize) > this.sb.size) this.checkExtent(frag, inBlock + n, `ufs.DataBlock(${node.id})`);
+        this.checkExtent(frag, inBlock + n, 'ufs.DataBlock', node.id);
         physical = frag * fsize + inBlock;
       }
       const last = runs[runs.length - 1];
@@ -267,7 +268,7 @@ export class UfsVolume implements Volume {
       const n = Math.min(bsize, dir.size - pos);
       const frag = await this.bmap(dir, lbn);
       if (frag === 0) throw new CorruptError('ufs.Directory', `inode ${dir.id}: hole at directory block ${lbn}`);
-      this.checkExtent(frag, n, `ufs.Directory(${dir.id})`);
+      this.checkExtent(frag, n, 'ufs.Directory', dir.id);
       const blk = await this.cache.read(frag * fsize, n);
       for (let c = 0; c < n; c += DIRBLKSIZ) {
         const chunk = blk.subarray(c, c + DIRBLKSIZ);
