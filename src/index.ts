@@ -55,7 +55,7 @@ export { openContainer, containerFormats, qcow2, vhd, vhdx, vmdk, type OpenedCon
 export type { ContainerFormat, ContainerId, ContainerOptions } from './image/types.ts';
 export { scanPartitions, PARTITION_SCHEMES, gptScheme, mbrScheme, vtocScheme, bsdScheme } from './partition/index.ts';
 export type { Partition, PartitionScheme, PartitionTable, SchemeId } from './partition/types.ts';
-export type { FilesystemDriver, Volume, FsNode, DirEntry, Extent, NodeKind, ProbeResult, OpenOptions as VolumeOptions } from './fs/types.ts';
+export type { FilesystemDriver, Volume, FsNode, DirEntry, Extent, ExtentBatch, NodeKind, ProbeResult, OpenOptions as VolumeOptions } from './fs/types.ts';
 export { FilesystemRegistry, type ProbeMatch } from './fs/registry.ts';
 export { builtinDrivers } from './fs/drivers.ts';
 export { ext } from './fs/ext/index.ts';

@@ -29,7 +29,7 @@ import { GetoptError, gnuGetopt, pyInt } from './getopt.ts';
 import { formatResult, type OutputFormat } from './output.ts';
 import { MAX_MESSAGE, MessageReader, send, type ParentMessage, type WorkerMessage } from './protocol.ts';
 import { FileSource } from '../node/file-source.ts';
-import { copyRunStream, RunsReceiver, type Run } from '../node/copy.ts';
+import { copyRunStream, RunsReceiver, type Runs } from '../node/copy.ts';
 import type { WorkerRequest } from './worker.ts';
 import { chooseEntry } from './menu-driver.ts';
 import { WORKER_V8_FLAGS, workerPermissionFlags } from './worker-flags.ts';
@@ -462,13 +462,13 @@ function spawnedLink(o: Options, fds: Fds, env: NodeJS.ProcessEnv, req: WorkerRe
 }
 
 /** Runs handed from the channel to a copy in progress, in order; ends, or fails, once. */
-class RunQueue implements AsyncIterable<readonly Run[]> {
-  private readonly chunks: Array<readonly Run[]> = [];
+class RunQueue implements AsyncIterable<Runs> {
+  private readonly chunks: Runs[] = [];
   private ended = false;
   private error: Error | null = null;
   private wake: (() => void) | null = null;
 
-  push(runs: readonly Run[]): void {
+  push(runs: Runs): void {
     if (this.ended || this.error) return;
     this.chunks.push(runs);
     this.wake?.();
@@ -484,7 +484,7 @@ class RunQueue implements AsyncIterable<readonly Run[]> {
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<readonly Run[]> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Runs> {
     for (;;) {
       if (this.error) throw this.error;
       const next = this.chunks.shift();
@@ -531,9 +531,7 @@ class ParentCopies {
       job.catch(() => undefined); // observed by results() or settle()
       this.jobs.set(m.file, job);
     } else if (m.size !== cur.rx.size) throw new Error(`the ${m.file}'s map changed size`);
-    const before = cur.rx.runs.length;
-    cur.rx.add(m.runs);
-    cur.queue.push(cur.rx.runs.slice(before));
+    cur.queue.push(cur.rx.add(m.runs));
     if (!m.done) return;
     cur.rx.finish();
     cur.queue.end();

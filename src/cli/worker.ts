@@ -20,7 +20,7 @@ import { TsgrubError, toTsgrubError, IoError } from '../errors.ts';
 import { defaultRegistry } from '../fs/drivers.ts';
 import { createContext, type Limits } from '../limits.ts';
 import { FileSource } from '../node/file-source.ts';
-import { copyToFd, planCopy, runsToPairs, type Run } from '../node/copy.ts';
+import { appendPairs, copyToFd, planCopy } from '../node/copy.ts';
 import { SliceSource } from '../io/source.ts';
 import { loadBoot, type LoaderOptions } from '../boot/loader.ts';
 import { parseConfig } from '../boot/discover.ts';
@@ -195,12 +195,12 @@ async function main(): Promise<void> {
       for (const [which, node, from] of files) {
         // Runs go out as they become final, so the parent copies while this process maps the rest:
         // a chunk as soon as it holds MAP_CHUNK_RUNS runs or 8 MiB of the file.
-        let held: Run[] = [];
+        let held: number[] = []; // (length, offset) pairs
         let heldBytes = 0;
         const send = (done: boolean) => {
-          for (let i = 0; i < held.length || (done && i === 0); i += MAP_CHUNK_RUNS) {
-            const last = i + MAP_CHUNK_RUNS >= held.length;
-            chan.send({ type: 'map', file: which, size: node.size, runs: runsToPairs(held, i, i + MAP_CHUNK_RUNS), done: done && last });
+          for (let i = 0; i < held.length || (done && i === 0); i += 2 * MAP_CHUNK_RUNS) {
+            const last = i + 2 * MAP_CHUNK_RUNS >= held.length;
+            chan.send({ type: 'map', file: which, size: node.size, runs: held.slice(i, i + 2 * MAP_CHUNK_RUNS), done: done && last });
           }
           held = [];
           heldBytes = 0;
@@ -208,11 +208,8 @@ async function main(): Promise<void> {
         const plan = await planCopy(from, node, {
           only: image,
           onRuns: (runs) => {
-            for (const r of runs) {
-              held.push(r);
-              heldBytes += r.length;
-            }
-            if (held.length >= MAP_CHUNK_RUNS || heldBytes >= 8 << 20) send(false);
+            heldBytes += appendPairs(runs, held);
+            if (held.length >= 2 * MAP_CHUNK_RUNS || heldBytes >= 8 << 20) send(false);
           },
         });
         if (plan === null) {

@@ -37,6 +37,15 @@ export interface Extent {
   readonly physical: number | null;
 }
 
+/**
+ * `count` extents packed three numbers each in `data`: extent i is data[3i] (`logical`), data[3i + 1]
+ * (`length`) and data[3i + 2] (`physical`, −1 for a hole). Every value is a safe integer.
+ */
+export interface ExtentBatch {
+  readonly count: number;
+  readonly data: Float64Array;
+}
+
 export interface Volume {
   /** The driver id ("ext4", "iso9660"). */
   readonly type: string;
@@ -62,11 +71,12 @@ export interface Volume {
    */
   extents?(file: FsNode): AsyncIterable<Extent>;
   /**
-   * Optional: the same mapping as `extents`, many extents at a time. For drivers whose maps can be
-   * long (a file in 4 KiB fragments has tens of thousands of extents): one promise per extent then
-   * costs more than the extent itself. The copy fast path prefers it when present.
+   * Optional: the same mapping as `extents`, many extents at a time and packed (ExtentBatch). For
+   * drivers whose maps can be long (a file in 4 KiB fragments has tens of thousands of extents): one
+   * promise and one object per extent then cost more than the extent itself. The copy fast path
+   * prefers it when present.
    */
-  extentBatches?(file: FsNode): AsyncIterable<readonly Extent[]>;
+  extentBatches?(file: FsNode): AsyncIterable<ExtentBatch>;
   /** The ZFS boot string (`zfs-bootfs=pool/obj,bootpath=…`), null for other formats. */
   bootstring?(): string | null;
 }

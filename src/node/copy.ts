@@ -12,7 +12,7 @@
 import { write, writeSync } from 'node:fs';
 import { CorruptError, IoError, LimitExceededError, UnsupportedError } from '../errors.ts';
 import { SliceSource, type ByteSource } from '../io/source.ts';
-import type { Extent, FsNode } from '../fs/types.ts';
+import type { Extent, ExtentBatch, FsNode } from '../fs/types.ts';
 import type { StreamOptions, Vfs } from '../fs/vfs.ts';
 import { FileSource } from './file-source.ts';
 
@@ -30,37 +30,36 @@ const MAX_GAP = 32 << 10;
 /** Size of one window read (a file in 4 KiB fragments: ~64 fragments and their gaps per pread). */
 const WINDOW_BYTES = 512 << 10;
 
-/** A stretch of the image read whole, and the runs it serves. */
-interface Window {
-  start: number;
-  end: number;
+/**
+ * Fragment gathering: the runs from `i` on that one window would serve (a data run shorter than
+ * SMALL_RUN, then every following one that is also small and lies forward on disk within MAX_GAP of
+ * the previous, all within WINDOW_BYTES of the first). Returns the index after the last such run, or
+ * i + 1 when run i does not start a window. A window only serves two runs or more, so an isolated
+ * fragment is never read with its gap.
+ */
+function windowEnd(d: Float64Array, n: number, i: number): number {
+  const first = d[3 * i + 2] as number;
+  const firstLen = d[3 * i + 1] as number;
+  if (first < 0 || firstLen >= SMALL_RUN) return i + 1;
+  let end = first + firstLen;
+  let j = i + 1;
+  for (; j < n; j++) {
+    const len = d[3 * j + 1] as number;
+    const at = d[3 * j + 2] as number;
+    if (at < 0 || len >= SMALL_RUN || at < end || at - end > MAX_GAP || at + len - first > WINDOW_BYTES) break;
+    end = at + len;
+  }
+  return j;
 }
 
-/**
- * Groups consecutive small data runs into windows (index-aligned with `runs`; null = read directly).
- * A window only forms for two or more runs, so an isolated fragment is never read with its gap.
- */
-function planWindows(runs: readonly Run[]): Array<Window | null> {
-  const plan: Array<Window | null> = new Array<Window | null>(runs.length).fill(null);
-  let i = 0;
-  while (i < runs.length) {
-    const first = runs[i] as Run;
-    if (first.physical === null || first.length >= SMALL_RUN) {
-      i++;
-      continue;
-    }
-    const w: Window = { start: first.physical, end: first.physical + first.length };
-    let j = i + 1;
-    for (; j < runs.length; j++) {
-      const r = runs[j] as Run;
-      if (r.physical === null || r.length >= SMALL_RUN || r.physical < w.end || r.physical - w.end > MAX_GAP) break;
-      if (r.physical + r.length - w.start > WINDOW_BYTES) break;
-      w.end = r.physical + r.length;
-    }
-    if (j - i >= 2) for (let k = i; k < j; k++) plan[k] = w;
+/** Whether any window forms in `runs` (else the copy needs no room to gather). */
+function anyWindow(runs: Runs): boolean {
+  for (let i = 0; i < runs.count; ) {
+    const j = windowEnd(runs.data, runs.count, i);
+    if (j - i >= 2) return true;
     i = j;
   }
-  return plan;
+  return false;
 }
 
 function writeAll(fd: number, data: Uint8Array, position: number | null): Promise<void> {
@@ -105,12 +104,33 @@ function underlyingFile(src: ByteSource): { file: FileSource; base: number; size
   return null;
 }
 
-export interface Run {
-  /** Byte offset in the file. */
-  logical: number;
-  length: number;
-  /** Absolute byte offset in the FileSource, null for a hole. */
-  physical: number | null;
+/**
+ * A file's runs, packed three numbers each in `data` (a file in fragments has tens of thousands, and
+ * one object each cost more than the copy's work on them): run i starts at file offset data[3i], is
+ * data[3i + 1] bytes long and lies at data[3i + 2] in the image file (an absolute offset), −1 for a
+ * hole. Ascending and contiguous from offset 0.
+ */
+export type Runs = ExtentBatch;
+
+const NO_RUNS: Runs = { count: 0, data: new Float64Array(0) };
+
+/** A driver's one-at-a-time `extents` as packed batches. */
+async function* packExtents(extents: AsyncIterable<Extent>): AsyncIterable<ExtentBatch> {
+  let data = new Float64Array(3 * 256);
+  let k = 0;
+  for await (const e of extents) {
+    data[k] = e.logical;
+    data[k + 1] = e.length;
+    // A driver's bad physical offset (not null, not a safe integer ≥ 0) must stay bad, not turn into a hole.
+    data[k + 2] = e.physical === null ? -1 : e.physical < 0 ? Number.NaN : e.physical;
+    k += 3;
+    if (k === data.length) {
+      yield { count: k / 3, data };
+      data = new Float64Array(data.length);
+      k = 0;
+    }
+  }
+  if (k) yield { count: k / 3, data };
 }
 
 /**
@@ -125,44 +145,43 @@ async function mapFile(
   node: FsNode,
   size: number,
   within: { base: number; size: number },
-  onRuns?: (runs: readonly Run[]) => void,
-): Promise<Run[] | null> {
+  onRuns?: (runs: Runs) => void,
+): Promise<Runs | null> {
   const vol = vfs.volume;
   // Batches when the driver has them (one promise per batch, not per extent).
-  const batches: AsyncIterable<readonly Extent[]> =
+  const batches: AsyncIterable<ExtentBatch> =
     typeof vol.extentBatches === 'function'
       ? vol.extentBatches(node)
-      : (async function* () {
-          for await (const e of (vol.extents as (f: FsNode) => AsyncIterable<Extent>).call(vol, node)) yield [e];
-        })();
+      : packExtents((vol.extents as (f: FsNode) => AsyncIterable<Extent>).call(vol, node));
   const map = new RunMap(String(node.id), size, within, () => vfs.ctx.budget.check());
   for await (const batch of batches) {
     const more = map.add(batch);
     if (onRuns) {
       const ready = map.settled();
-      if (ready.length) onRuns(ready);
+      if (ready.count) onRuns(ready);
     }
     if (!more) break;
   }
   const runs = map.finish();
   if (runs !== null && onRuns) {
     const tail = map.rest();
-    if (tail.length) onRuns(tail);
+    if (tail.count) onRuns(tail);
   }
   return runs;
 }
 
 /**
- * Builds a file's runs from its extents (mapFile). Synchronous on purpose: V8 optimizes a long loop
- * while it runs (OSR) in a plain method, never in an async function, and a file in 4 KiB fragments
- * has tens of thousands of extents.
+ * Builds a file's runs from its extents (mapFile), packed (Runs). Synchronous on purpose: V8
+ * optimizes a long loop while it runs (OSR) in a plain method, never in an async function, and a file
+ * in 4 KiB fragments has tens of thousands of extents.
  */
 class RunMap {
-  private readonly runs: Run[] = [];
+  private data = new Float64Array(3 * 64);
+  private count = 0;
   /** Runs already handed out by `settled`/`rest`. */
   private sent = 0;
   private pos = 0;
-  private count = 0;
+  private seen = 0;
   private mapped = 0;
 
   constructor(
@@ -172,37 +191,54 @@ class RunMap {
     private readonly check: () => void,
   ) {}
 
-  private push(logical: number, length: number, physical: number | null): void {
-    const { runs } = this;
-    const last = runs[runs.length - 1];
-    if (last && last.logical + last.length === logical) {
-      if (physical === null ? last.physical === null : last.physical !== null && last.physical + last.length === physical) {
-        last.length += length;
+  /** Appends a run (physical −1: a hole), merged into the previous one when they continue each other. */
+  private push(logical: number, length: number, physical: number): void {
+    let d = this.data;
+    const n = this.count;
+    if (n > 0) {
+      const at = 3 * (n - 1);
+      const lastLen = d[at + 1] as number;
+      const lastPhys = d[at + 2] as number;
+      if ((d[at] as number) + lastLen === logical && (physical < 0 ? lastPhys < 0 : lastPhys >= 0 && lastPhys + lastLen === physical)) {
+        d[at + 1] = lastLen + length;
         return;
       }
     }
-    if (runs.length >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file ${this.id} maps to more than ${MAX_RUNS} runs`);
-    runs.push({ logical, length, physical });
+    if (n >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file ${this.id} maps to more than ${MAX_RUNS} runs`);
+    if (3 * n + 3 > d.length) {
+      // Views handed out by `settled` keep the old buffer, whose runs never change again.
+      const grown = new Float64Array(Math.min(2 * d.length, 3 * MAX_RUNS));
+      grown.set(d);
+      this.data = d = grown;
+    }
+    d[3 * n] = logical;
+    d[3 * n + 1] = length;
+    d[3 * n + 2] = physical;
+    this.count = n + 1;
   }
 
   /** Takes a batch of extents; false once the file's end is reached (the rest is ignored). */
-  add(batch: readonly Extent[]): boolean {
+  add(batch: ExtentBatch): boolean {
     const { size, within } = this;
-    for (const e of batch) {
-      if ((++this.count & 1023) === 0) this.check();
-      const { logical, length, physical } = e;
+    const src = batch.data;
+    const end = 3 * Math.min(batch.count, Math.floor(src.length / 3));
+    for (let k = 0; k < end; k += 3) {
+      if ((++this.seen & 1023) === 0) this.check();
+      const logical = src[k] as number;
+      const length = src[k + 1] as number;
+      const physical = src[k + 2] as number;
       if (!Number.isSafeInteger(logical) || !Number.isSafeInteger(length) || logical < 0 || length < 0) {
         throw new CorruptError('Extent', `file ${this.id}: bad extent ${logical}+${length}`);
       }
       if (logical < this.pos) throw new CorruptError('Extent', `file ${this.id}: extent at ${logical} overlaps the previous one (ends at ${this.pos})`);
       if (logical >= size) return false;
-      if (logical > this.pos) this.push(this.pos, logical - this.pos, null);
+      if (logical > this.pos) this.push(this.pos, logical - this.pos, -1);
       const len = Math.min(length, size - logical);
       if (len === 0) continue;
-      if (physical === null) this.push(logical, len, null);
+      if (physical === -1) this.push(logical, len, -1);
       else {
         if (!Number.isSafeInteger(physical) || physical < 0 || physical + len > within.size) {
-          throw new CorruptError('Extent', `file ${this.id}: extent ${physical}+${len} outside the volume of ${within.size} bytes`, physical);
+          throw new CorruptError('Extent', `file ${this.id}: extent ${physical}+${len} outside the volume of ${within.size} bytes`, Number.isSafeInteger(physical) ? physical : undefined);
         }
         this.push(logical, len, within.base + physical);
         this.mapped += len;
@@ -212,26 +248,31 @@ class RunMap {
     return true;
   }
 
+  /** Runs [from, to) as a view (runs before the last never change once pushed past). */
+  private view(from: number, to: number): Runs {
+    return to > from ? { count: to - from, data: this.data.subarray(3 * from, 3 * to) } : NO_RUNS;
+  }
+
   /** Runs that can no longer change (all but the last, which the next extent may extend), once each. */
-  settled(): Run[] {
-    const end = Math.max(this.sent, this.runs.length - 1);
-    const out = this.runs.slice(this.sent, end);
+  settled(): Runs {
+    const end = Math.max(this.sent, this.count - 1);
+    const out = this.view(this.sent, end);
     this.sent = end;
     return out;
   }
 
   /** What `finish` added to the runs `settled` has not returned yet. */
-  rest(): Run[] {
-    const out = this.runs.slice(this.sent);
-    this.sent = this.runs.length;
+  rest(): Runs {
+    const out = this.view(this.sent, this.count);
+    this.sent = this.count;
     return out;
   }
 
   /** The runs covering [0, size), or null when no byte was mapped (see mapFile). */
-  finish(): Run[] | null {
+  finish(): Runs | null {
     if (this.size > 0 && this.mapped === 0) return null;
-    if (this.pos < this.size) this.push(this.pos, this.size - this.pos, null);
-    return this.runs;
+    if (this.pos < this.size) this.push(this.pos, this.size - this.pos, -1);
+    return this.view(0, this.count);
   }
 }
 
@@ -250,7 +291,7 @@ export async function copyToFd(vfs: Vfs, node: FsNode, fd: number, opts: StreamO
 /** A file's copy plan: its runs in the image file (absolute offsets), checked against the volume. */
 export interface CopyPlan {
   readonly file: FileSource;
-  readonly runs: Run[];
+  readonly runs: Runs;
   readonly size: number;
 }
 
@@ -262,7 +303,7 @@ export interface PlanOptions extends StreamOptions {
    * them). When planCopy then returns null (a driver found it cannot map the file after all), the
    * runs already handed out must be dropped.
    */
-  onRuns?: (runs: readonly Run[]) => void;
+  onRuns?: (runs: Runs) => void;
 }
 
 /**
@@ -276,7 +317,7 @@ export async function planCopy(vfs: Vfs, node: FsNode, opts: PlanOptions = {}): 
   const size = node.size;
   const max = opts.maxBytes ?? vfs.ctx.limits.fileBytes;
   if (size > max) throw new LimitExceededError('fileBytes', `file of ${size} bytes`, max);
-  let runs: Run[] | null;
+  let runs: Runs | null;
   try {
     runs = await mapFile(vfs, node, size, under, opts.onRuns);
   } catch (e) {
@@ -308,12 +349,12 @@ export interface SyncReader {
  */
 export async function copyRuns(
   file: SyncReader,
-  runs: readonly Run[],
+  runs: Runs,
   size: number,
   fd: number,
   opts: { positional?: boolean | undefined; check?: (() => void) | undefined } = {},
 ): Promise<number> {
-  return copyRunStream(file, [runs], size, fd, { ...opts, windows: planWindows(runs).some((w) => w !== null) });
+  return copyRunStream(file, [runs], size, fd, { ...opts, windows: anyWindow(runs) });
 }
 
 /**
@@ -324,7 +365,7 @@ export async function copyRuns(
  */
 export async function copyRunStream(
   file: SyncReader,
-  chunks: Iterable<readonly Run[]> | AsyncIterable<readonly Run[]>,
+  chunks: Iterable<Runs> | AsyncIterable<Runs>,
   size: number,
   fd: number,
   opts: { positional?: boolean | undefined; check?: (() => void) | undefined; windows?: boolean } = {},
@@ -332,10 +373,8 @@ export async function copyRunStream(
   // Two buffers: while one is being written by libuv's thread pool, the other is filled by reads on
   // this thread, so reading and writing (both memory copies in the kernel) overlap on two cores.
   const cap = Math.min(COPY_BYTES, Math.max(size, 1));
-  // Fragments are gathered through windows (planWindows); everything else is read straight into a buffer.
+  // Fragments are gathered through windows (windowEnd); everything else is read straight into a buffer.
   const windowed = opts.windows ?? true;
-  let runs: readonly Run[] = [];
-  let plan: Array<Window | null> = [];
   // One allocation for both buffers and the window, so gathering a fragment is one copyWithin
   // (a native memmove that allocates nothing) from the window into the buffer being filled.
   const second = size > cap ? cap : 0;
@@ -364,41 +403,57 @@ export async function copyRunStream(
     fillStart += fill;
     fill = 0;
   };
-  let loaded: Window | null = null;
+  let d: Float64Array = NO_RUNS.data; // the chunk being copied
+  let n = 0; // its runs
   let i = 0; // run being copied
   let done = 0; // bytes of it copied
-  // Copies runs into `buf` until it is full (false) or the file is done (true). A plain function, so
+  // The window: runs [i, winTo) were decided on together (windowEnd); winStart ≥ 0 when they are
+  // served from image bytes [winStart, winEnd), read into `whole` at scratchAt.
+  let winTo = 0;
+  let winStart = -1;
+  // Copies runs into `buf` until it is full (false) or the chunk is done (true). A plain function, so
   // that V8 optimizes its loop while it runs (it never does in an async function), and a file in
   // fragments has tens of thousands of runs.
   const step = (): boolean => {
-    for (; i < runs.length; i++, done = 0) {
-      const r = runs[i] as Run;
-      const w = plan[i] ?? null;
-      if (w !== null && w !== loaded) {
-        file.readIntoSync(whole, scratchAt, w.start, w.end - w.start);
-        loaded = w;
+    for (; i < n; i++, done = 0) {
+      const length = d[3 * i + 1] as number;
+      const physical = d[3 * i + 2] as number;
+      if (i >= winTo) {
+        winStart = -1;
+        winTo = i + 1;
+        if (windowed) {
+          const j = windowEnd(d, n, i);
+          if (j - i >= 2) {
+            const last = 3 * (j - 1);
+            const winEnd = (d[last + 2] as number) + (d[last + 1] as number);
+            file.readIntoSync(whole, scratchAt, physical, winEnd - physical);
+            winStart = physical;
+          }
+          winTo = j;
+        }
       }
-      while (done < r.length) {
+      while (done < length) {
         if (fill === buf.length) return false;
-        const n = Math.min(r.length - done, buf.length - fill);
-        if (r.physical === null) buf.fill(0, fill, fill + n);
-        else if (w !== null) {
-          const at = scratchAt + r.physical + done - w.start;
-          whole.copyWithin(cur * cap + fill, at, at + n); // buffer `cur` starts at cur × cap in `whole`
-        } else file.readIntoSync(buf, fill, r.physical + done, n);
-        fill += n;
-        done += n;
+        const m = Math.min(length - done, buf.length - fill);
+        if (physical < 0) buf.fill(0, fill, fill + m);
+        else if (winStart >= 0) {
+          const at = scratchAt + physical + done - winStart;
+          whole.copyWithin(cur * cap + fill, at, at + m); // buffer `cur` starts at cur × cap in `whole`
+        } else file.readIntoSync(buf, fill, physical + done, m);
+        fill += m;
+        done += m;
       }
     }
     return true;
   };
   try {
     for await (const chunk of chunks) {
-      runs = chunk;
-      plan = windowed ? planWindows(runs) : new Array<Window | null>(runs.length).fill(null);
+      d = chunk.data;
+      n = chunk.count;
       i = 0;
       done = 0;
-      loaded = null;
+      winTo = 0;
+      winStart = -1;
       while (!step()) {
         opts.check?.();
         await flush();
@@ -415,16 +470,19 @@ export async function copyRunStream(
 
 /**
  * A file's runs as they cross a process boundary: pairs of (length, physical offset or -1 for a hole)
- * in file order, so the logical offsets are implied and cannot overlap. `runsToPairs` writes them;
- * `RunsReceiver` rebuilds and checks them on the other side.
+ * in file order, so the logical offsets are implied and cannot overlap. `appendPairs` writes runs
+ * [from, to) of `runs` to `out` and returns their bytes; `RunsReceiver` rebuilds and checks them on
+ * the other side.
  */
-export function runsToPairs(runs: readonly Run[], from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let i = from; i < to && i < runs.length; i++) {
-    const r = runs[i] as Run;
-    out.push(r.length, r.physical ?? -1);
+export function appendPairs(runs: Runs, out: number[], from = 0, to = runs.count): number {
+  const d = runs.data;
+  let bytes = 0;
+  for (let i = from; i < to && i < runs.count; i++) {
+    const length = d[3 * i + 1] as number;
+    out.push(length, d[3 * i + 2] as number);
+    bytes += length;
   }
-  return out;
+  return bytes;
 }
 
 /**
@@ -433,7 +491,8 @@ export function runsToPairs(runs: readonly Run[], from: number, to: number): num
  * exactly `size` bytes. Anything else is refused before a byte is copied.
  */
 export class RunsReceiver {
-  readonly runs: Run[] = [];
+  private data = new Float64Array(3 * 64);
+  private count = 0;
   private pos = 0;
   readonly size: number;
   private readonly imageSize: number;
@@ -446,26 +505,54 @@ export class RunsReceiver {
     this.maxRuns = Math.min(maxRuns, MAX_RUNS);
   }
 
-  add(pairs: unknown): void {
+  /** Checks and adds a chunk of pairs; returns its runs (a view that stays valid). */
+  add(pairs: unknown): Runs {
     if (!Array.isArray(pairs) || pairs.length % 2 !== 0) throw new CorruptError('Map', 'runs are not (length, offset) pairs');
-    for (let i = 0; i < pairs.length; i += 2) {
-      const length: unknown = pairs[i];
-      const physical: unknown = pairs[i + 1];
+    const from = this.count;
+    for (let k = 0; k < pairs.length; k += 2) {
+      const length: unknown = pairs[k];
+      const physical: unknown = pairs[k + 1];
       if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0 || length > this.size - this.pos) {
-        throw new CorruptError('Map', `run ${this.runs.length}: bad length ${String(length)} at file offset ${this.pos} of ${this.size}`, this.pos);
+        throw new CorruptError('Map', `run ${this.count}: bad length ${String(length)} at file offset ${this.pos} of ${this.size}`, this.pos);
       }
       if (physical !== -1 && (typeof physical !== 'number' || !Number.isSafeInteger(physical) || physical < 0 || physical > this.imageSize - length)) {
-        throw new CorruptError('Map', `run ${this.runs.length}: ${String(physical)}+${length} is outside the image of ${this.imageSize} bytes`, this.pos);
+        throw new CorruptError('Map', `run ${this.count}: ${String(physical)}+${length} is outside the image of ${this.imageSize} bytes`, this.pos);
       }
-      if (this.runs.length >= this.maxRuns) throw new LimitExceededError('allocBytes', `map of more than ${this.maxRuns} runs`);
-      this.runs.push({ logical: this.pos, length, physical: physical === -1 ? null : (physical as number) });
+      if (this.count >= this.maxRuns) throw new LimitExceededError('allocBytes', `map of more than ${this.maxRuns} runs`);
+      let d = this.data;
+      const n = this.count;
+      if (3 * n + 3 > d.length) {
+        // Views already returned keep the old buffer; runs are never changed once added.
+        const grown = new Float64Array(Math.min(2 * d.length, 3 * MAX_RUNS));
+        grown.set(d);
+        this.data = d = grown;
+      }
+      d[3 * n] = this.pos;
+      d[3 * n + 1] = length;
+      d[3 * n + 2] = physical;
+      this.count = n + 1;
       this.pos += length;
     }
+    return this.view(from, this.count);
+  }
+
+  private view(from: number, to: number): Runs {
+    return to > from ? { count: to - from, data: this.data.subarray(3 * from, 3 * to) } : NO_RUNS;
   }
 
   /** The complete map; throws unless the runs cover the whole file. */
-  finish(): Run[] {
+  finish(): Runs {
     if (this.pos !== this.size) throw new CorruptError('Map', `runs cover ${this.pos} of ${this.size} bytes`, this.pos);
-    return this.runs;
+    return this.view(0, this.count);
   }
+}
+
+/** Runs as objects (physical null for a hole): for tests and diagnostics, never on the copy path. */
+export function unpackRuns(runs: Runs): Array<{ logical: number; length: number; physical: number | null }> {
+  const out: Array<{ logical: number; length: number; physical: number | null }> = [];
+  for (let i = 0; i < runs.count; i++) {
+    const physical = runs.data[3 * i + 2] as number;
+    out.push({ logical: runs.data[3 * i] as number, length: runs.data[3 * i + 1] as number, physical: physical < 0 ? null : physical });
+  }
+  return out;
 }

@@ -10,7 +10,7 @@ import { u32le } from '../../io/bytes.ts';
 import type { ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { Inode } from './inode.ts';
-import { type RunList, addRun } from './runs.ts';
+import { RunList } from './runs.ts';
 import type { Superblock } from './superblock.ts';
 
 const EXT2_NDIR_BLOCKS = 12;
@@ -18,7 +18,7 @@ const EXT2_NDIR_BLOCKS = 12;
 export async function mapBlockMap(ctx: Context, sb: Superblock, meta: ByteSource, inode: Inode, maxLogical: number): Promise<RunList> {
   const bs = sb.blockSize;
   const perBlock = bs / 4;
-  const runs: RunList = [];
+  const runs = new RunList();
   const seen = new Set<number>();
   const checkBlock = (blk: number, what: string) => {
     if (blk >= sb.blocksCount || blk < sb.firstDataBlock) {
@@ -31,7 +31,7 @@ export async function mapBlockMap(ctx: Context, sb: Superblock, meta: ByteSource
     const p = ptr(i);
     if (p === 0) continue;
     checkBlock(p, 'data');
-    addRun(runs, i, 1, p, ctx);
+    runs.add(i, 1, p, ctx);
   }
 
   // Levels 1..3: the subtree under i_block[11 + level] covers perBlock^level logical blocks.
@@ -57,7 +57,7 @@ export async function mapBlockMap(ctx: Context, sb: Superblock, meta: ByteSource
       if (p === 0) continue;
       if (kids === null) {
         checkBlock(p, 'data');
-        addRun(runs, lb, 1, p, ctx);
+        runs.add(lb, 1, p, ctx);
       } else {
         kids.push({ block: p, level: level - 1, logical: lb });
       }

@@ -11,7 +11,7 @@ import { crc32cRaw } from '../../io/checksum.ts';
 import type { ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { Inode } from './inode.ts';
-import { type RunList, addRun } from './runs.ts';
+import { RunList } from './runs.ts';
 import type { Superblock } from './superblock.ts';
 
 export const EXT4_EXT_MAGIC = 0xf30a;
@@ -56,7 +56,7 @@ export async function mapExtentTree(ctx: Context, sb: Superblock, meta: ByteSour
   if (rootHdr.eh_depth > maxDepth) {
     throw new CorruptError('ext.ExtentDepth', `inode ${inode.ino}: tree depth ${rootHdr.eh_depth} exceeds ${maxDepth}`);
   }
-  const runs: RunList = [];
+  const runs = new RunList();
   const visited = new Set<number>();
   // Next logical block that may start: enforces ascending, non-overlapping extents across the tree.
   let nextLogical = 0;
@@ -129,7 +129,7 @@ function addLeaf(ctx: Context, sb: Superblock, node: Uint8Array, entries: number
       throw new CorruptError('ext.Extent', `${where}: extent ${i} blocks ${phys}+${len} outside the filesystem of ${sb.blocksCount}`, offset);
     }
     if (unwritten || ee_block >= maxLogical) continue;
-    addRun(runs, ee_block, Math.min(len, maxLogical - ee_block), phys, ctx);
+    runs.add(ee_block, Math.min(len, maxLogical - ee_block), phys, ctx);
   }
   return nextLogical;
 }

@@ -7,7 +7,7 @@ import { CorruptError, LimitExceededError, UnsupportedError } from '../../errors
 import { u32le } from '../../io/bytes.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
-import type { DirEntry, Extent, FsNode, NodeKind, Volume } from '../types.ts';
+import type { DirEntry, Extent, ExtentBatch, FsNode, NodeKind, Volume } from '../types.ts';
 import { mapBlockMap } from './blockmap.ts';
 import { HTREE_UNUSABLE, type RawDirEntry, htreeLookup, parseDirRegion, verifyDirLeaf } from './dir.ts';
 import { mapExtentTree } from './extents.ts';
@@ -25,7 +25,7 @@ import {
   isFastSymlink,
   parseInode,
 } from './inode.ts';
-import { type RunList, firstRunAfter } from './runs.ts';
+import type { RunList } from './runs.ts';
 import type { Superblock } from './superblock.ts';
 import { kindOfMode } from '../filetype.ts';
 
@@ -33,28 +33,51 @@ import { kindOfMode } from '../filetype.ts';
 const EXTENT_BATCH = 4096;
 
 /**
- * The next up-to-EXTENT_BATCH extents (holes included) from runs[at.i…] into `batch`, the file being
- * mapped up to byte `at.pos`; true once the whole file is (the tail hole up to `size` included). A
- * plain function: V8 optimizes its loop while it runs, which it never does in an async generator.
+ * The next up-to-EXTENT_BATCH extents (holes included) from run `at.i` on into a packed batch (see
+ * ExtentBatch), the file being mapped up to byte `at.pos`; `done` once the whole file is (the tail
+ * hole up to `size` included). A plain function: V8 optimizes its loop while it runs, which it never
+ * does in an async generator.
  */
-function extentBatch(runs: RunList, at: { i: number; pos: number }, bs: number, size: number, batch: Extent[]): boolean {
-  while (at.i < runs.length && batch.length < EXTENT_BATCH) {
-    const r = runs[at.i] as RunList[number];
-    const start = r.logical * bs;
+function extentBatch(runs: RunList, at: { i: number; pos: number }, bs: number, size: number): { batch: ExtentBatch; done: boolean } {
+  const data = new Float64Array(3 * EXTENT_BATCH);
+  const src = runs.data;
+  const n = runs.length;
+  let i = at.i;
+  let pos = at.pos;
+  let k = 0;
+  // Each run adds at most two extents (a hole before it, then its data); room is kept for the tail hole.
+  while (i < n && k + 9 <= data.length) {
+    const start = (src[3 * i] as number) * bs;
     if (start >= size) {
-      at.i = runs.length;
+      i = n;
       break;
     }
-    at.i++;
-    if (start > at.pos) batch.push({ logical: at.pos, length: start - at.pos, physical: null });
-    const len = Math.min(r.count * bs, size - start);
-    batch.push({ logical: start, length: len, physical: r.physical * bs });
-    at.pos = start + len;
+    const len = Math.min((src[3 * i + 1] as number) * bs, size - start);
+    const physical = (src[3 * i + 2] as number) * bs;
+    i++;
+    if (start > pos) {
+      data[k] = pos;
+      data[k + 1] = start - pos;
+      data[k + 2] = -1;
+      k += 3;
+    }
+    data[k] = start;
+    data[k + 1] = len;
+    data[k + 2] = physical;
+    k += 3;
+    pos = start + len;
   }
-  if (at.i < runs.length) return false;
-  if (at.pos < size) batch.push({ logical: at.pos, length: size - at.pos, physical: null });
-  at.pos = size;
-  return true;
+  const done = i >= n;
+  if (done && pos < size) {
+    data[k] = pos;
+    data[k + 1] = size - pos;
+    data[k + 2] = -1;
+    k += 3;
+    pos = size;
+  }
+  at.i = i;
+  at.pos = pos;
+  return { batch: { count: k / 3, data }, done };
 }
 
 export const EXT4_ROOT_INO = 2;
@@ -188,37 +211,40 @@ export class ExtVolume implements Volume {
     const out = new Uint8Array(want);
     const bs = this.sb.blockSize;
     const runs = await this.runs(n);
-    for (let i = firstRunAfter(runs, Math.floor(offset / bs)); i < runs.length; i++) {
-      const r = runs[i] as RunList[number];
-      const rStart = r.logical * bs;
+    for (let i = runs.firstAfter(Math.floor(offset / bs)); i < runs.length; i++) {
+      const rStart = runs.logical(i) * bs;
       if (rStart >= end) break;
       const from = Math.max(offset, rStart);
-      const to = Math.min(end, rStart + r.count * bs);
+      const to = Math.min(end, rStart + runs.count(i) * bs);
       if (to <= from) continue;
       this.ctx.budget.check();
-      const data = await this.source.read(r.physical * bs + (from - rStart), to - from);
+      const data = await this.source.read(runs.physical(i) * bs + (from - rStart), to - from);
       out.set(data, from - offset);
     }
     return out;
   }
 
   async *extents(file: FsNode): AsyncIterable<Extent> {
-    for await (const batch of this.extentBatches(file)) yield* batch;
+    for await (const { count, data } of this.extentBatches(file)) {
+      for (let i = 0; i < 3 * count; i += 3) {
+        const physical = data[i + 2] as number;
+        yield { logical: data[i] as number, length: data[i + 1] as number, physical: physical < 0 ? null : physical };
+      }
+    }
   }
 
-  async *extentBatches(file: FsNode): AsyncIterable<readonly Extent[]> {
+  async *extentBatches(file: FsNode): AsyncIterable<ExtentBatch> {
     const n = this.asExt(file);
     this.refuseProtected(n, 'extents');
     if (n.kind !== 'file') throw new CorruptError('ext.Extents', `inode ${n.id} is not a regular file`);
     if (n.size === 0) return;
-    // Inline bytes have no block of their own, and `physical: null` would mean a hole (zeros).
+    // Inline bytes have no block of their own, and a physical offset of −1 would mean a hole (zeros).
     if (this.isInline(n)) throw new UnsupportedError(`ext inode ${n.id} extents`, ['inline_data (use read)']);
     const runs = await this.runs(n);
     const at = { i: 0, pos: 0 };
     for (;;) {
-      const batch: Extent[] = [];
-      const done = extentBatch(runs, at, this.sb.blockSize, n.size, batch);
-      if (batch.length) yield batch;
+      const { batch, done } = extentBatch(runs, at, this.sb.blockSize, n.size);
+      if (batch.count) yield batch;
       if (done) return;
     }
   }
@@ -242,11 +268,10 @@ export class ExtVolume implements Volume {
 
   /** A directory block through the metadata cache; null for a hole. */
   private async dirBlock(n: ExtNode, runs: RunList, lb: number): Promise<{ data: Uint8Array; offset: number } | null> {
-    const i = firstRunAfter(runs, lb);
-    const r = runs[i];
-    if (!r || r.logical > lb) return null;
+    const i = runs.firstAfter(lb);
+    if (i >= runs.length || runs.logical(i) > lb) return null;
     const bs = this.sb.blockSize;
-    const offset = (r.physical + (lb - r.logical)) * bs;
+    const offset = (runs.physical(i) + (lb - runs.logical(i))) * bs;
     return { data: await this.meta.read(offset, bs), offset };
   }
 

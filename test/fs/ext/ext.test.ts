@@ -4,7 +4,7 @@
  * symlinks against debugfs (icat from sleuthkit for inline_data, where debugfs pads small files).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -14,6 +14,8 @@ import type { FsNode } from '../../../src/fs/types.ts';
 import { Vfs } from '../../../src/fs/vfs.ts';
 import { CountingSource, MemorySource } from '../../../src/io/source.ts';
 import { createContext } from '../../../src/limits.ts';
+import { copyToFd } from '../../../src/node/copy.ts';
+import { FileSource } from '../../../src/node/file-source.ts';
 import { fixture, hasTool, manifest, run, sha256 } from '../../helpers/fixtures.ts';
 
 const IMAGES: { name: string; type: string; inline?: boolean }[] = [
@@ -197,6 +199,69 @@ for (const img of IMAGES) {
 }
 
 describe('ext extras', () => {
+  test('extentBatches: a file of 5,000 fragments between holes, packed over several batches, equals debugfs and its bytes', async (t) => {
+    if (!hasDebugfs || !hasTool('mke2fs')) return t.skip('mke2fs/debugfs not installed');
+    const dir = mkdtempSync(join(tmpdir(), 'tsgrub-holes-'));
+    try {
+      // One 4 KiB block of data every 8 KiB (a hole between each), and a hole at the end.
+      const blocks = 5000;
+      const size = blocks * 8192 + 12345;
+      const content = new Uint8Array(size);
+      for (let i = 0; i < blocks; i++) for (let j = 0; j < 4096; j++) content[i * 8192 + j] = (i * 7 + j) & 0xff;
+      mkdirSync(join(dir, 'tree'));
+      const fd = openSync(join(dir, 'tree', 'holes.bin'), 'w');
+      for (let i = 0; i < blocks; i++) writeSync(fd, content, i * 8192, 4096, i * 8192);
+      ftruncateSync(fd, size);
+      closeSync(fd);
+      const img = join(dir, 'holes.img');
+      run('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', join(dir, 'tree'), img, '64M']);
+      // debugfs's leaf extents: "2/ 2   1/339     0 -     0  2065 -  2065      1".
+      const theirs: Array<[number, number, number]> = [];
+      for (const line of run('debugfs', ['-R', 'ex /holes.bin', img]).toString().split('\n')) {
+        const m = /^\s*(\d+)\/\s*(\d+)\s+\d+\/\s*\d+\s+(\d+) -\s*(\d+)\s+(\d+) -\s*\d+\s+(\d+)/.exec(line);
+        if (m && m[1] === m[2]) theirs.push([Number(m[3]) * 4096, Number(m[6]) * 4096, Number(m[5]) * 4096]);
+      }
+      assert.equal(theirs.length, blocks);
+      const src = new MemorySource(new Uint8Array(readFileSync(img)), 'holes');
+      const ctx = createContext();
+      const vol = await ext.open(src, ctx);
+      const node = await new Vfs(vol, ctx).stat('/holes.bin');
+      let batches = 0;
+      let pos = 0;
+      const data: Array<[number, number, number]> = [];
+      for await (const b of vol.extentBatches?.(node) ?? []) {
+        batches++;
+        assert.ok(b.count > 0 && b.data.length >= 3 * b.count);
+        for (let i = 0; i < b.count; i++) {
+          const [logical, length, physical] = [b.data[3 * i], b.data[3 * i + 1], b.data[3 * i + 2]] as number[];
+          assert.equal(logical, pos, 'extents are contiguous, holes included');
+          assert.ok(length > 0);
+          if (physical !== -1) data.push([logical, length, physical]);
+          else assert.ok(logical === 0 || i === 0 || b.data[3 * i - 1] !== -1, 'no two holes in a row');
+          pos = logical + length;
+        }
+      }
+      assert.equal(pos, size, 'up to the file size, the tail hole included');
+      assert.ok(batches >= 3, `${batches} batches`);
+      assert.deepEqual(data, theirs);
+      // The copy along them gives the file's bytes (holes as zeros).
+      const out = join(dir, 'out');
+      const ofd = openSync(out, 'w');
+      const file = FileSource.open(img);
+      try {
+        const fvol = await ext.open(file, ctx);
+        const fvfs = new Vfs(fvol, ctx);
+        assert.equal(await copyToFd(fvfs, await fvfs.stat('/holes.bin'), ofd), size);
+      } finally {
+        file.close();
+        closeSync(ofd);
+      }
+      assert.equal(sha256(readFileSync(out)), sha256(content));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('fragmented file with an index node (depth 1) and triple-indirect sparse file match debugfs', async (t) => {
     if (!hasDebugfs) return t.skip('debugfs not installed');
     for (const name of ['ext4', 'ext2-1k', 'ext4-noext', 'ext4-64k']) {
