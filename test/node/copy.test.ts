@@ -147,6 +147,15 @@ test('hostile extent maps: outside the partition, overlapping, gaps as zeros, no
       await assert.rejects(copyToFd(vfs, node, fd), (e: unknown) => isTsgrubError(e) && e.code === 'Corrupt');
       closeSync(fd);
     }
+    // A negative physical offset is a bad extent, not a hole: −1 means a hole only in packed batches.
+    for (const physical of [-1, -4096, 0.5, Number.NaN]) {
+      const { vfs, node } = fakeVfs(part, 8192, [{ logical: 0, length: 8192, physical }]);
+      const out = join(tmp, 'refused');
+      const fd = openSync(out, 'w');
+      await assert.rejects(copyToFd(vfs, node, fd), (e: unknown) => isTsgrubError(e) && e.code === 'Corrupt' && /outside the volume/.test(e.message), String(physical));
+      closeSync(fd);
+      assert.equal(readFileSync(out).length, 0, `${physical}: nothing written`);
+    }
     // A gap, an explicit hole, a run past EOF (clipped) and a missing tail: zeros where unmapped.
     {
       const { vfs, node } = fakeVfs(part, 20000, [
@@ -272,6 +281,51 @@ test('appendPairs → RunsReceiver round-trips a real plan, and copyRuns along i
     }
   } finally {
     src.close();
+  }
+});
+
+test('streamed plans: the runs handed out while planning, and the receiver’s chunks, stay as they were while the maps grow', async () => {
+  const path = join(tmp, 'stream-pattern.img');
+  writeFileSync(path, new Uint8Array(1 << 20));
+  const file = FileSource.open(path);
+  try {
+    // 3,000 extents in threes: data at p, data at p + 100 (it continues the one before: they merge,
+    // across batch boundaries too), a hole.
+    const map: Extent[] = [];
+    for (let k = 0; k < 3000; k++) {
+      const p = (Math.floor(k / 3) * 3170) % 900_000;
+      map.push(k % 3 === 2 ? { logical: k * 100, length: 100, physical: null } : { logical: k * 100, length: 100, physical: p + (k % 3) * 100 });
+    }
+    const { vfs, node } = fakeVfs(file, 300_000, map);
+    const handed: ReturnType<typeof unpackRuns> = [];
+    const views: Array<Parameters<typeof unpackRuns>[0]> = [];
+    // As the worker does: each hand-out taken as it comes (and the views kept, to look at again).
+    const plan = await planCopy(vfs, node, {
+      onRuns: (runs) => {
+        handed.push(...unpackRuns(runs));
+        views.push(runs);
+      },
+    });
+    assert.ok(plan);
+    assert.deepEqual(views.flatMap((v) => unpackRuns(v)), handed, 'a view handed out never changes afterwards');
+    const all = unpackRuns(plan.runs);
+    assert.equal(all.length, 2000);
+    assert.deepEqual(handed, all, 'every run handed out once, in order, final (not extended after it went out)');
+    assert.deepEqual(all[0], { logical: 0, length: 200, physical: 0 });
+    assert.deepEqual(all[1], { logical: 200, length: 100, physical: null });
+    assert.deepEqual(all[2], { logical: 300, length: 200, physical: 3170 });
+    // The receiver's chunks (views) too, across many reallocations.
+    const rx = new RunsReceiver(plan.size, file.size);
+    const chunks: Array<Parameters<typeof unpackRuns>[0]> = [];
+    for (let i = 0; i < plan.runs.count; i += 5) {
+      const pairs: number[] = [];
+      appendPairs(plan.runs, pairs, i, i + 5);
+      chunks.push(rx.add(pairs));
+    }
+    assert.deepEqual(chunks.flatMap((c) => unpackRuns(c)), unpackRuns(rx.finish()));
+    assert.deepEqual(unpackRuns(rx.finish()), all);
+  } finally {
+    file.close();
   }
 });
 
