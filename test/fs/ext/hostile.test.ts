@@ -113,6 +113,31 @@ describe('hostile ext images', { skip: tools ? false : 'debugfs/dumpe2fs not ins
     await expectTyped(b, 'Corrupt', /^ext\.Extent$/, (vfs) => vfs.readFile(KERNEL));
   });
 
+  test('block map: a stretch of consecutive pointers that runs past the filesystem, and one wild pointer inside a stretch', async () => {
+    // ext2-1k: the 600 KiB initrd's first indirect block maps logical blocks 12–267 in one stretch.
+    const img = fixture('ext2-1k');
+    const INITRD = '/boot/initrd.img-6.1.0-tsgrub';
+    const ind = Number(/\(IND\):(\d+)/.exec(debugfs(img, `stat "${INITRD}"`))?.[1]);
+    const count = Number(/Block count:\s+(\d+)/.exec(run('dumpe2fs', ['-h', img]).toString())?.[1]);
+    assert.ok(ind > 0 && count > 0);
+    const bs = blockSize(img);
+    // Pointers 100–103 become count − 2 … count + 1: consecutive, so only the stretch's end is outside.
+    const past = new Uint8Array(readFileSync(img));
+    for (let k = 0; k < 4; k++) put32(past, ind * bs + (100 + k) * 4, count - 2 + k);
+    // Pointer 150 becomes 0xfffffff0: the stretch around it breaks there.
+    const wild = new Uint8Array(readFileSync(img));
+    put32(wild, ind * bs + 150 * 4, 0xfffffff0);
+    for (const b of [past, wild]) {
+      await expectTyped(b, 'Corrupt', /^ext\.BlockMap$/, (vfs) => vfs.readFile(INITRD));
+      await expectTyped(b, 'Corrupt', /^ext\.BlockMap$/, async (vfs) => {
+        const vol = vfs.volume;
+        for await (const _ of vol.extentBatches?.(await vfs.stat(INITRD)) ?? []) {
+          // The whole map is checked before (or while) it is handed out.
+        }
+      });
+    }
+  });
+
   test('directory entry with rec_len = 0', async () => {
     const img = fixture(PLAIN);
     const b = new Uint8Array(readFileSync(img));
