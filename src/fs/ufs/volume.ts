@@ -55,6 +55,11 @@ export class UfsVolume implements Volume {
   readonly uuid?: string;
   private readonly cache: BlockCache;
   private readonly indirect = new Map<number, readonly number[]>();
+  /**
+   * Where the last `walk` that found a data pointer took it from: the pointer array (the inode's
+   * direct blocks or a single indirect block), its index, and the indirect blocks above it.
+   */
+  private found: { ptrs: readonly number[]; index: number; a: number; b: number; c: number } = { ptrs: [], index: 0, a: 0, b: 0, c: 0 };
   private readonly maxIndirect: number;
   private readonly maxIno: number;
   /** Logical blocks reachable at each indirection level (NINDIR^level). */
@@ -138,7 +143,10 @@ export class UfsVolume implements Volume {
    * repeats one of its ancestors is a cycle and is rejected rather than read as data.
    */
   private walk(node: UfsNode, lbn: number): number | { read: number } {
-    if (lbn < NDADDR) return node.db[lbn] as number;
+    if (lbn < NDADDR) {
+      this.found = { ptrs: node.db, index: lbn, a: 0, b: 0, c: 0 };
+      return node.db[lbn] as number;
+    }
     let rel = lbn - NDADDR;
     for (let level = 1; level <= NIADDR; level++) {
       const span = this.span[level] as number;
@@ -162,6 +170,7 @@ export class UfsVolume implements Volume {
           const idx = Math.floor(rel / below);
           rel %= below;
           ptr = ptrs[idx] as number;
+          if (l === 1) this.found = { ptrs, index: idx, a, b, c };
         }
         if (ptr !== 0 && (ptr === a || ptr === b || ptr === c)) {
           throw new CorruptError('ufs.IndirectCycle', `inode ${node.id}: data block ${ptr} is one of its own indirect blocks`);
@@ -209,11 +218,29 @@ export class UfsVolume implements Volume {
     while (pos < end) {
       const lbn = Math.floor(pos / bsize);
       const inBlock = pos - lbn * bsize;
-      const n = Math.min(bsize - inBlock, end - pos);
+      let n = Math.min(bsize - inBlock, end - pos);
       const frag = this.walk(node, lbn);
       if (typeof frag !== 'number') return { pos, read: frag.read };
       let physical: number | null = null;
       if (frag !== 0) {
+        if (inBlock === 0) {
+          // The pointers after this one in the same array that continue it on disk: one stretch,
+          // checked at once (a file written in order is mostly such stretches).
+          const { ptrs, index, a, b, c } = this.found;
+          const step = bsize / fsize;
+          const want = Math.ceil((end - pos) / bsize);
+          let k = 1;
+          while (k < want && index + k < ptrs.length && ptrs[index + k] === frag + k * step) k++;
+          if (k > 1) {
+            // As walk does for each block: a data block must not be one of its own indirect blocks.
+            for (const up of [a, b, c]) {
+              if (up > frag && up < frag + k * step && (up - frag) % step === 0) {
+                throw new CorruptError('ufs.IndirectCycle', `inode ${node.id}: data block ${up} is one of its own indirect blocks`);
+              }
+            }
+            n = Math.min(k * bsize, end - pos);
+          }
+        }
         // The tail of a small file may be a fragment run shorter than bsize: check only what is used.
         this.checkExtent(frag, inBlock + n, 'ufs.DataBlock', node.id);
         physical = frag * fsize + inBlock;

@@ -127,6 +127,32 @@ test('an indirect block pointing to itself is a cycle, at every level', async ()
   assert.equal((await bad.vfs.volume.read(node, 0, 4096)).length, 4096);
 });
 
+test('a stretch of consecutive data pointers that passes through its own indirect block is a cycle', async () => {
+  const img = load('ufs1-le');
+  const { vfs } = await openBytes(img.bytes);
+  const path = '/boot/vmlinuz-6.1.0-tsgrub';
+  const ino = (await vfs.stat(path)).id as number;
+  const ib0 = img.view.getInt32(inodeAt(img, ino) + 88, true);
+  assert.ok(ib0 > 0, 'the kernel uses its single indirect block');
+  const { bsize, fsize } = img.sb;
+  const step = bsize / fsize;
+  // Pointers 0–3 of the single indirect block: ib0 − 2·step … ib0 + step, consecutive blocks on
+  // disk, the third being the indirect block itself (the file would read its own map as data).
+  for (let i = 0; i < 4; i++) img.view.setInt32(ib0 * fsize + 4 * i, ib0 + (i - 2) * step, true);
+  const bad = await openBytes(img.bytes);
+  const node = await bad.vfs.stat(path);
+  await expectTyped(() => bad.vfs.volume.read(node, 12 * bsize, 4 * bsize), 'Corrupt', /ufs\.IndirectCycle/);
+  await expectTyped(async () => {
+    for await (const _ of bad.vfs.volume.extents?.(node) ?? []) {
+      // The map is refused before its runs reach the copy.
+    }
+  }, 'Corrupt', /ufs\.IndirectCycle/);
+  // The same stretch shifted one block on, clear of the indirect block, reads (as whatever it holds).
+  for (let i = 0; i < 4; i++) img.view.setInt32(ib0 * fsize + 4 * i, ib0 + (i + 1) * step, true);
+  const ok = await openBytes(img.bytes);
+  assert.equal((await ok.vfs.volume.read(await ok.vfs.stat(path), 12 * bsize, 4 * bsize)).length, 4 * bsize);
+});
+
 test('a double indirect chain through the same block is bounded by the file size', async () => {
   const img = load('ufs1-le');
   const { vfs } = await openBytes(img.bytes);
