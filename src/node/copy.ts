@@ -1,9 +1,9 @@
 /**
  * Streams a file out of an image into a file descriptor with memory that does not grow with the file.
  *
- * Fast path (bench/README.md): when the driver maps the file with `Volume.extents` and the volume sits
- * on a FileSource (through any number of SliceSources, i.e. partitions), the extents are validated and
- * coalesced first, then copied through two reused 1 MiB buffers: physically contiguous extents become
+ * Fast path (bench/README.md): when the driver maps the file (`Volume.extentBatches` or `extents`) and
+ * the volume sits on a FileSource (through any number of SliceSources, i.e. partitions), the extents
+ * are validated and coalesced into packed runs (`Runs`) first, then copied through two reused 1 MiB buffers: physically contiguous extents become
  * reads of up to 1 MiB straight into a buffer; runs of small fragments that lie close together are
  * read as one window (gaps included, never past the partition) and gathered from it; holes are written
  * as zeros; each full buffer is written by libuv's pool while this thread fills the other. No
