@@ -15,6 +15,7 @@ import { SliceSource, type ByteSource } from '../io/source.ts';
 import type { Extent, ExtentBatch, FsNode } from '../fs/types.ts';
 import type { StreamOptions, Vfs } from '../fs/vfs.ts';
 import { FileSource } from './file-source.ts';
+import { Triples } from '../io/triples.ts';
 
 /** Buffer of the fast path and chunk of the fallback: the floor's size; larger buys nothing measurable. */
 const COPY_BYTES = 1 << 20;
@@ -112,7 +113,6 @@ function underlyingFile(src: ByteSource): { file: FileSource; base: number; size
  */
 export type Runs = ExtentBatch;
 
-const NO_RUNS: Runs = { count: 0, data: new Float64Array(0) };
 
 /** A driver's one-at-a-time `extents` as packed batches. */
 async function* packExtents(extents: AsyncIterable<Extent>): AsyncIterable<ExtentBatch> {
@@ -176,8 +176,7 @@ async function mapFile(
  * in 4 KiB fragments has tens of thousands of extents.
  */
 class RunMap {
-  private data = new Float64Array(3 * 64);
-  private count = 0;
+  private readonly rows = new Triples(MAX_RUNS);
   /** Runs already handed out by `settled`/`rest`. */
   private sent = 0;
   private pos = 0;
@@ -193,8 +192,8 @@ class RunMap {
 
   /** Appends a run (physical −1: a hole), merged into the previous one when they continue each other. */
   private push(logical: number, length: number, physical: number): void {
-    let d = this.data;
-    const n = this.count;
+    const d = this.rows.data;
+    const n = this.rows.count;
     if (n > 0) {
       const at = 3 * (n - 1);
       const lastLen = d[at + 1] as number;
@@ -205,16 +204,7 @@ class RunMap {
       }
     }
     if (n >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file ${this.id} maps to more than ${MAX_RUNS} runs`);
-    if (3 * n + 3 > d.length) {
-      // Views handed out by `settled` keep the old buffer, whose runs never change again.
-      const grown = new Float64Array(Math.min(2 * d.length, 3 * MAX_RUNS));
-      grown.set(d);
-      this.data = d = grown;
-    }
-    d[3 * n] = logical;
-    d[3 * n + 1] = length;
-    d[3 * n + 2] = physical;
-    this.count = n + 1;
+    this.rows.push(logical, length, physical);
   }
 
   /** Takes a batch of extents; false once the file's end is reached (the rest is ignored). */
@@ -248,23 +238,18 @@ class RunMap {
     return true;
   }
 
-  /** Runs [from, to) as a view (runs before the last never change once pushed past). */
-  private view(from: number, to: number): Runs {
-    return to > from ? { count: to - from, data: this.data.subarray(3 * from, 3 * to) } : NO_RUNS;
-  }
-
   /** Runs that can no longer change (all but the last, which the next extent may extend), once each. */
   settled(): Runs {
-    const end = Math.max(this.sent, this.count - 1);
-    const out = this.view(this.sent, end);
+    const end = Math.max(this.sent, this.rows.count - 1);
+    const out = this.rows.view(this.sent, end);
     this.sent = end;
     return out;
   }
 
   /** What `finish` added to the runs `settled` has not returned yet. */
   rest(): Runs {
-    const out = this.view(this.sent, this.count);
-    this.sent = this.count;
+    const out = this.rows.view(this.sent, this.rows.count);
+    this.sent = this.rows.count;
     return out;
   }
 
@@ -272,7 +257,7 @@ class RunMap {
   finish(): Runs | null {
     if (this.size > 0 && this.mapped === 0) return null;
     if (this.pos < this.size) this.push(this.pos, this.size - this.pos, -1);
-    return this.view(0, this.count);
+    return this.rows.view(0, this.rows.count);
   }
 }
 
@@ -403,7 +388,7 @@ export async function copyRunStream(
     fillStart += fill;
     fill = 0;
   };
-  let d: Float64Array = NO_RUNS.data; // the chunk being copied
+  let d: Float64Array = new Float64Array(0); // the chunk being copied
   let n = 0; // its runs
   let i = 0; // run being copied
   let done = 0; // bytes of it copied
@@ -491,8 +476,7 @@ export function appendPairs(runs: Runs, out: number[], from = 0, to = runs.count
  * exactly `size` bytes. Anything else is refused before a byte is copied.
  */
 export class RunsReceiver {
-  private data = new Float64Array(3 * 64);
-  private count = 0;
+  private readonly rows = new Triples(MAX_RUNS);
   private pos = 0;
   readonly size: number;
   private readonly imageSize: number;
@@ -508,42 +492,28 @@ export class RunsReceiver {
   /** Checks and adds a chunk of pairs; returns its runs (a view that stays valid). */
   add(pairs: unknown): Runs {
     if (!Array.isArray(pairs) || pairs.length % 2 !== 0) throw new CorruptError('Map', 'runs are not (length, offset) pairs');
-    const from = this.count;
+    const from = this.rows.count;
     for (let k = 0; k < pairs.length; k += 2) {
       const length: unknown = pairs[k];
       const physical: unknown = pairs[k + 1];
       if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0 || length > this.size - this.pos) {
-        throw new CorruptError('Map', `run ${this.count}: bad length ${String(length)} at file offset ${this.pos} of ${this.size}`, this.pos);
+        throw new CorruptError('Map', `run ${this.rows.count}: bad length ${String(length)} at file offset ${this.pos} of ${this.size}`, this.pos);
       }
       if (physical !== -1 && (typeof physical !== 'number' || !Number.isSafeInteger(physical) || physical < 0 || physical > this.imageSize - length)) {
-        throw new CorruptError('Map', `run ${this.count}: ${String(physical)}+${length} is outside the image of ${this.imageSize} bytes`, this.pos);
+        throw new CorruptError('Map', `run ${this.rows.count}: ${String(physical)}+${length} is outside the image of ${this.imageSize} bytes`, this.pos);
       }
-      if (this.count >= this.maxRuns) throw new LimitExceededError('allocBytes', `map of more than ${this.maxRuns} runs`);
-      let d = this.data;
-      const n = this.count;
-      if (3 * n + 3 > d.length) {
-        // Views already returned keep the old buffer; runs are never changed once added.
-        const grown = new Float64Array(Math.min(2 * d.length, 3 * MAX_RUNS));
-        grown.set(d);
-        this.data = d = grown;
-      }
-      d[3 * n] = this.pos;
-      d[3 * n + 1] = length;
-      d[3 * n + 2] = physical;
-      this.count = n + 1;
+      if (this.rows.count >= this.maxRuns) throw new LimitExceededError('allocBytes', `map of more than ${this.maxRuns} runs`);
+      // Never changed once added: the chunks returned stay valid as the rows grow.
+      this.rows.push(this.pos, length, physical);
       this.pos += length;
     }
-    return this.view(from, this.count);
-  }
-
-  private view(from: number, to: number): Runs {
-    return to > from ? { count: to - from, data: this.data.subarray(3 * from, 3 * to) } : NO_RUNS;
+    return this.rows.view(from, this.rows.count);
   }
 
   /** The complete map; throws unless the runs cover the whole file. */
   finish(): Runs {
     if (this.pos !== this.size) throw new CorruptError('Map', `runs cover ${this.pos} of ${this.size} bytes`, this.pos);
-    return this.view(0, this.count);
+    return this.rows.view(0, this.rows.count);
   }
 }
 

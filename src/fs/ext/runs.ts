@@ -3,27 +3,27 @@
  * unwritten extents are simply absent (read as zeros). Adjacent runs that are also physically
  * contiguous are merged, so a read turns into one source read per run.
  *
- * Packed, three numbers a run in one Float64Array (exact for every block number below 2^53): a file
- * in 4 KiB fragments has tens of thousands of runs, and one object each cost more in allocation and
- * garbage collection than the whole walk of its extent tree.
+ * Packed, three numbers a run (Triples): a file in 4 KiB fragments has tens of thousands of runs, and
+ * one object each cost more in allocation and garbage collection than the whole walk of its extent tree.
  */
 import { LimitExceededError } from '../../errors.ts';
 import type { Context } from '../../limits.ts';
+import { Triples } from '../../io/triples.ts';
 
 /** Runs kept per file; a mapping larger than this is refused rather than allocated. */
 export const MAX_RUNS = 1 << 22;
 
-export class RunList {
-  /** Number of runs. */
-  length = 0;
-  /** Run i is data[3i] (first logical block), data[3i + 1] (blocks), data[3i + 2] (first physical block). */
-  data = new Float64Array(3 * 16);
+export class RunList extends Triples {
+  constructor() {
+    super(MAX_RUNS);
+  }
 
+  /** Run i: first logical block, number of blocks, first physical block. */
   logical(i: number): number {
     return this.data[3 * i] as number;
   }
 
-  count(i: number): number {
+  blocks(i: number): number {
     return this.data[3 * i + 1] as number;
   }
 
@@ -33,8 +33,8 @@ export class RunList {
 
   /** Appends a run (callers add in ascending logical order), merging it with the previous when contiguous. */
   add(logical: number, count: number, physical: number, ctx: Context): void {
-    let d = this.data;
-    const n = this.length;
+    const d = this.data;
+    const n = this.count;
     if (n > 0) {
       const at = 3 * (n - 1);
       const len = d[at + 1] as number;
@@ -45,22 +45,14 @@ export class RunList {
     }
     if (n >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file mapping of more than ${MAX_RUNS} runs`);
     if ((n & 1023) === 1023) ctx.budget.check();
-    if (3 * n + 3 > d.length) {
-      const grown = new Float64Array(Math.min(2 * d.length, 3 * MAX_RUNS));
-      grown.set(d);
-      this.data = d = grown;
-    }
-    d[3 * n] = logical;
-    d[3 * n + 1] = count;
-    d[3 * n + 2] = physical;
-    this.length = n + 1;
+    this.push(logical, count, physical);
   }
 
   /** Index of the first run whose end lies after logical block `lb` (binary search). */
   firstAfter(lb: number): number {
     const d = this.data;
     let lo = 0;
-    let hi = this.length;
+    let hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if ((d[3 * mid] as number) + (d[3 * mid + 1] as number) <= lb) lo = mid + 1;

@@ -39,9 +39,10 @@ const EXTENT_BATCH = 4096;
  * does in an async generator.
  */
 function extentBatch(runs: RunList, at: { i: number; pos: number }, bs: number, size: number): { batch: ExtentBatch; done: boolean } {
-  const data = new Float64Array(3 * EXTENT_BATCH);
+  const n = runs.count;
+  // Room for a hole and the data of every run left (up to the batch size), and for the tail hole.
+  const data = new Float64Array(3 * Math.min(EXTENT_BATCH, 2 * (n - at.i) + 1));
   const src = runs.data;
-  const n = runs.length;
   let i = at.i;
   let pos = at.pos;
   let k = 0;
@@ -211,11 +212,11 @@ export class ExtVolume implements Volume {
     const out = new Uint8Array(want);
     const bs = this.sb.blockSize;
     const runs = await this.runs(n);
-    for (let i = runs.firstAfter(Math.floor(offset / bs)); i < runs.length; i++) {
+    for (let i = runs.firstAfter(Math.floor(offset / bs)); i < runs.count; i++) {
       const rStart = runs.logical(i) * bs;
       if (rStart >= end) break;
       const from = Math.max(offset, rStart);
-      const to = Math.min(end, rStart + runs.count(i) * bs);
+      const to = Math.min(end, rStart + runs.blocks(i) * bs);
       if (to <= from) continue;
       this.ctx.budget.check();
       const data = await this.source.read(runs.physical(i) * bs + (from - rStart), to - from);
@@ -269,7 +270,7 @@ export class ExtVolume implements Volume {
   /** A directory block through the metadata cache; null for a hole. */
   private async dirBlock(n: ExtNode, runs: RunList, lb: number): Promise<{ data: Uint8Array; offset: number } | null> {
     const i = runs.firstAfter(lb);
-    if (i >= runs.length || runs.logical(i) > lb) return null;
+    if (i >= runs.count || runs.logical(i) > lb) return null;
     const bs = this.sb.blockSize;
     const offset = (runs.physical(i) + (lb - runs.logical(i))) * bs;
     return { data: await this.meta.read(offset, bs), offset };
