@@ -10,7 +10,7 @@
  * both from results/latest.json), BENCH_CONCURRENCY (default 16, 0 = skip).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,13 +173,94 @@ function descendants(pid: number, out: number[] = [], depth = 0): number[] {
   return out;
 }
 
+/**
+ * Whole-tree CPU time from a cgroup of our own (v2 `cpu.stat` usage_usec, else v1 `cpuacct.usage`): it
+ * counts every process a command starts, reaped or not. rusage (/usr/bin/time) cannot: tsgrub's
+ * prestarted worker is never waited for by the process time watches. Null where no hierarchy lets us
+ * make a group (not root, no cgroupfs); the table then says its CPU column is rusage.
+ */
+class CpuGroup {
+  private constructor(
+    readonly dir: string,
+    private readonly v2: boolean,
+  ) {}
+
+  static open(): CpuGroup | null {
+    const self = (() => {
+      try {
+        return readFileSync('/proc/self/cgroup', 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    // Beside our own group, so that it is somewhere we may make one.
+    const v2Home = /^0::(.*)$/m.exec(self)?.[1] ?? '/';
+    const v1Home = /^\d+:[^:]*\bcpuacct\b[^:]*:(.*)$/m.exec(self)?.[1] ?? '/';
+    const roots: Array<[string, boolean]> = [
+      [join('/sys/fs/cgroup', v2Home), true],
+      [join('/sys/fs/cgroup/unified', v2Home), true],
+      [join('/sys/fs/cgroup/cpuacct', v1Home), false],
+      [join('/sys/fs/cgroup/cpu,cpuacct', v1Home), false],
+    ];
+    for (const [root, v2] of roots) {
+      if (!existsSync(join(root, v2 ? 'cgroup.controllers' : 'cpuacct.usage'))) continue;
+      const dir = join(root, `tsgrub-bench-${process.pid}`);
+      try {
+        mkdirSync(dir, { recursive: true });
+        const g = new CpuGroup(dir, v2);
+        g.usage();
+        return g;
+      } catch {
+        try {
+          rmdirSync(dir);
+        } catch {
+          /* not made, or not ours to remove */
+        }
+      }
+    }
+    return null;
+  }
+
+  /** CPU seconds charged to the group so far. */
+  usage(): number {
+    if (this.v2) return Number(/^usage_usec (\d+)$/m.exec(readFileSync(join(this.dir, 'cpu.stat'), 'utf8'))?.[1]) / 1e6;
+    return Number(readFileSync(join(this.dir, 'cpuacct.usage'), 'utf8').trim()) / 1e9;
+  }
+
+  /** `argv` wrapped so that it runs inside the group (a shell joins it, then execs the command). */
+  wrap(argv: string[]): string[] {
+    return ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', join(this.dir, 'cgroup.procs'), ...argv];
+  }
+
+  /** Waits (up to 2 s) until no process is left in the group: a killed worker is charged once reaped. */
+  async drained(): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      if (readFileSync(join(this.dir, 'cgroup.procs'), 'utf8').trim() === '') return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  remove(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      /* still busy: left for the system */
+    }
+  }
+}
+
+const cpuGroup = CpuGroup.open();
+
 /** Runs one command under /usr/bin/time, polling /proc for the peak RSS of every process in its tree. */
 function runCmd(c: Cmd, timeFile: string): Promise<{ code: number | null; cpu: number; rssKiB: number; procs: Record<string, number>; stderr: string }> {
   return new Promise((resolveRun) => {
     const outFd = c.stdoutTo ? openSync(c.stdoutTo, 'w') : 'ignore';
-    const child = spawn(TIME, ['-f', '%U %S %M', '-o', timeFile, ...c.argv], { stdio: ['ignore', outFd, 'pipe'], env: childEnv });
+    const cpu0 = cpuGroup?.usage() ?? 0;
+    const timed = [TIME, '-f', '%U %S %M', '-o', timeFile, ...c.argv];
+    const argv = cpuGroup ? cpuGroup.wrap(timed) : timed;
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', outFd, 'pipe'], env: childEnv });
     let stderr = '';
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       if (stderr.length < 4096) stderr += b.toString();
     });
     const procs: Record<string, number> = {};
@@ -189,11 +270,16 @@ function runCmd(c: Cmd, timeFile: string): Promise<{ code: number | null; cpu: n
         if (p && p.name !== 'time') procs[p.name] = Math.max(procs[p.name] ?? 0, p.hwm);
       }
     }, 10);
-    child.on('close', (code) => {
+    child.on('close', async (code) => {
       clearInterval(poll);
       if (typeof outFd === 'number') closeSync(outFd);
       const [u, s, m] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-      resolveRun({ code, cpu: (u ?? 0) + (s ?? 0), rssKiB: m ?? 0, procs, stderr });
+      let cpu = (u ?? 0) + (s ?? 0);
+      if (cpuGroup) {
+        await cpuGroup.drained();
+        cpu = cpuGroup.usage() - cpu0;
+      }
+      resolveRun({ code, cpu, rssKiB: m ?? 0, procs, stderr });
     });
   });
 }
@@ -352,6 +438,8 @@ interface Phases {
   medians: number[];
   /** When the worker had loaded its code (median, ms on the parent's clock). */
   workerReady: number;
+  /** When the parent had the ramdisk's first runs and began copying it (median, ms after the config). */
+  firstRuns?: number;
   /** The worker's own CPU time (its report; the parent never reaps a prestarted worker). */
   workerCpuMs: number;
   wallMs: number;
@@ -367,6 +455,7 @@ async function phases(img: string, out: string): Promise<Phases | null> {
   const calls: number[] = [];
   const ampl: number[] = [];
   const ready: number[] = [];
+  const firstRuns: number[] = [];
   const workerCpu: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     rmSync(out, { recursive: true, force: true });
@@ -399,9 +488,11 @@ async function phases(img: string, out: string): Promise<Phases | null> {
       prev = e;
     });
     ready.push(t('worker code loaded'));
+    const first = at.get('ramdisk first runs');
+    if (first !== undefined) firstRuns.push(first - t('config parsed, entry chosen'));
     walls.push(wall);
   }
-  return { medians: per.map(median), workerReady: median(ready), workerCpuMs: workerCpu.length ? median(workerCpu) : NaN, wallMs: median(walls), readCalls: calls.length ? median(calls) : NaN, bytesPerByteCopied: ampl.length ? median(ampl) : NaN };
+  return { medians: per.map(median), workerReady: median(ready), ...(firstRuns.length ? { firstRuns: median(firstRuns) } : {}), workerCpuMs: workerCpu.length ? median(workerCpu) : NaN, wallMs: median(walls), readCalls: calls.length ? median(calls) : NaN, bytesPerByteCopied: ampl.length ? median(ampl) : NaN };
 }
 
 const fmt = (x: number | null, d = 2) => (x === null || !Number.isFinite(x) ? '—' : x.toFixed(d));
@@ -492,6 +583,7 @@ async function main(): Promise<void> {
     runs: RUNS,
     payloadBytes,
     nodeExtraCaCerts: 'unset for every child',
+    cpuSource: (cpuGroup ? 'cgroup' : 'rusage') as 'cgroup' | 'rusage',
     outputDirectory: outRoot.startsWith('/dev/shm') ? 'tmpfs (/dev/shm)' : outRoot,
     results,
     concurrency,
@@ -505,6 +597,7 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.md`, md);
   if (full && process.env.BENCH_NO_README !== '1') writeReadmes(report, md);
   process.stdout.write(md);
+  cpuGroup?.remove();
 }
 
 /** Replaces what lies between `<!-- name:begin -->` and `<!-- name:end -->` in a file, if both are there. */
@@ -595,11 +688,17 @@ function markdown(r: {
   payloadBytes: number;
   results: Array<{ image: string; tools: ToolResult[]; counters: Counters | null; countersError?: string; phases: Phases | null }>;
   concurrency: ConcurrencyResult | null;
+  cpuSource?: 'cgroup' | 'rusage';
 }): string {
   const lines: string[] = [];
+  // Whole-tree CPU from a cgroup counts the prestarted worker; rusage (older results, no cgroup) cannot.
+  const cpuText =
+    r.cpuSource === 'cgroup'
+      ? 'CPU is user+sys of every process the run started, from a cgroup of the harness (tsgrub: launcher, parent and prestarted worker).'
+      : "CPU is user+sys from rusage (`/usr/bin/time`): for tsgrub it misses the prestarted worker, which nothing waits for (the phase table has the worker's own CPU).";
   lines.push(`Run ${r.date}, Node ${r.node}, ${r.cores} cores, ${r.runs} timed runs per tool after a warm-up, ${(r.payloadBytes / MIB).toFixed(0)} MiB extracted per run (kernel + ramdisk), output on tmpfs, NODE_EXTRA_CA_CERTS unset.`);
   lines.push('');
-  lines.push('Wall time is the median (min–max) of whole processes, startup included; ratios are to pygrub -q, the Node floor and `cat` of the same run. CPU is user+sys of the whole process tree. RSS is the largest single process of the tree (`/usr/bin/time %M`); for tsgrub, parent/worker peaks come from /proc polling (VmHWM). ✓ = output compared byte for byte with the payload.');
+  lines.push(`Wall time is the median (min–max) of whole processes, startup included; ratios are to pygrub -q, the Node floor and \`cat\` of the same run. ${cpuText} RSS is the largest single process of the tree (\`/usr/bin/time %M\`); for tsgrub, parent/worker peaks come from /proc polling (VmHWM). ✓ = output compared byte for byte with the payload.`);
   lines.push('');
   lines.push('| image | tool | wall s median (min–max) | MiB/s | CPU s | peak RSS MiB | × pygrub | × Node floor | × cat | ✓ |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|');
@@ -610,8 +709,8 @@ function markdown(r: {
         continue;
       }
       const procs = Object.entries(t.procsKiB)
-        .filter(([k]) => k === 'tsgrub' || k === 'worker-main.cjs' || k === 'worker.js')
-        .map(([k, v]) => `${k === 'tsgrub' ? 'parent' : 'worker'} ${(v / 1024).toFixed(0)}`)
+        .filter(([k]) => k === 'tsgrub-main.cjs' || k === 'worker-main.cjs' || k === 'worker.js')
+        .map(([k, v]) => `${k === 'tsgrub-main.cjs' ? 'parent' : 'worker'} ${(v / 1024).toFixed(0)}`)
         .join(', ');
       lines.push(
         `| ${res.image} | ${t.tool} | ${fmt(t.wallMedian)} (${fmt(t.wallMin)}–${fmt(t.wallMax)}) | ${fmt(t.mibPerSec, 0)} | ${fmt(t.cpuMedian)} | ${fmt(t.rssMaxKiB / 1024, 0)}${procs ? ` (${procs})` : ''} | ${fmt(t.vsPygrub)} | ${fmt(t.vsNodeFloor)} | ${fmt(t.vsCat)} | ${t.verified ? '✓' : '✗'} |`,
@@ -636,15 +735,15 @@ function markdown(r: {
   if (r.results.some((x) => x.phases)) {
     lines.push('');
     lines.push(
-      "Where tsgrub's time goes (`TSGRUB_TRACE=1`, medians of the runs, ms; bin/tsgrub starts the worker together with the parent). *worker ready*: when the worker had loaded its code (bundle + V8 code cache), on the parent's clock — it overlaps the parent's start. Then the critical path, each column since the previous one's end, adding up to the wall time: the parent's Node start and code load; the hand-off (argv, output files, opening the image, the start message, the worker waking up); opening the disk (container, partitions, probing); finding and parsing the config; planning the first file (the ramdisk); copying both files (the parent, along the plans, while the worker plans the kernel); the rest (writing the record, the exit, the launcher and exec before Node's clock starts). The plan streams, so the copy begins before *first plan* ends (when the worker had mapped the whole first file). *worker CPU*: the worker's own user + system time (it is not in the CPU column of the table above: the parent never reaps a prestarted worker, so no rusage counts it). The last two columns count every read that reached the image, the worker's and the parent's copy (metadata included), and bytes read ÷ bytes copied.",
+      `Where tsgrub's time goes (\`TSGRUB_TRACE=1\`, medians of the runs, ms; bin/tsgrub starts the worker together with the parent). *worker ready*: when the worker had loaded its code (bundle + V8 code cache), on the parent's clock — it overlaps the parent's start. Then the critical path, each column since the previous one's end, adding up to the wall time: the parent's Node start and code load; the hand-off (argv, output files, opening the image, the start message, the worker waking up); opening the disk (container, partitions, probing); finding and parsing the config; planning the first file (the ramdisk); copying both files (the parent, along the plans, while the worker plans the kernel); the rest (writing the record, the exit, the launcher and exec before Node's clock starts). The plan streams, so the copy begins before *first plan* ends (when the worker had mapped the whole first file): *copy began* is when the parent had the ramdisk's first runs, ms after the config. *worker CPU*: the worker's own user + system time (${r.cpuSource === 'cgroup' ? 'part of the CPU column above, which a cgroup measures' : 'not in the CPU column above: the parent never reaps a prestarted worker, so no rusage counts it'}). The last two columns count every read that reached the image, the worker's and the parent's copy (metadata included), and bytes read ÷ bytes copied.`,
     );
     lines.push('');
-    lines.push(`| image | worker ready | ${PHASE_COLUMNS.join(' | ')} | wall | worker CPU | image reads | bytes read ÷ copied |`);
-    lines.push(`|---|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|---|`);
+    lines.push(`| image | worker ready | ${PHASE_COLUMNS.join(' | ')} | wall | copy began | worker CPU | image reads | bytes read ÷ copied |`);
+    lines.push(`|---|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|---|---|`);
     for (const res of r.results) {
       const p = res.phases;
       if (!p) continue;
-      lines.push(`| ${res.image} | ${p.workerReady.toFixed(1)} | ${p.medians.map((x) => x.toFixed(1)).join(' | ')} | ${p.wallMs.toFixed(0)} | ${fmt(p.workerCpuMs, 1)} | ${fmt(p.readCalls, 0)} | ${fmt(p.bytesPerByteCopied, 4)} |`);
+      lines.push(`| ${res.image} | ${p.workerReady.toFixed(1)} | ${p.medians.map((x) => x.toFixed(1)).join(' | ')} | ${p.wallMs.toFixed(0)} | ${fmt(p.firstRuns ?? NaN, 1)} | ${fmt(p.workerCpuMs, 1)} | ${fmt(p.readCalls, 0)} | ${fmt(p.bytesPerByteCopied, 4)} |`);
     }
   }
   const cc = r.concurrency;

@@ -27,7 +27,8 @@ for (const name of ['worker', 'tsgrub', 'fsimage']) {
     legalComments: 'none',
     // Minified: 590 → 316 KB for the worker, which V8 reads, hashes and deserializes at every start
     // (−3–4 ms a boot). Nothing depends on function names (errors set theirs explicitly).
-    minify: true,
+    // TSGRUB_BUNDLE_NAMES=1 keeps names and whitespace, for readable CPU profiles (bench/README.md).
+    minify: !process.env.TSGRUB_BUNDLE_NAMES,
     // The worker's lazy import('xz-decompress') becomes a lazy require: worker-main.cjs compiles the
     // bundle with vm.Script, where import() would need an (experimental) loader hook. fsimage keeps
     // import(): its --driver modules may be ES modules.
