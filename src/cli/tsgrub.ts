@@ -525,6 +525,7 @@ class ParentCopies {
     if (fd === null || (!cur && this.jobs.has(m.file))) throw new Error(`unexpected map of the ${m.file}`);
     if (!cur) {
       if (!isNat(m.size) || m.size > this.cap) throw new Error(`the ${m.file} is ${String(m.size)} bytes, over the ${this.cap}-byte cap`);
+      traceMark(`${m.file} first runs`);
       cur = { rx: new RunsReceiver(m.size, this.image.size), queue: new RunQueue() };
       this.receiving.set(m.file, cur);
       const job = copyRunStream(this.image, cur.queue, m.size, fd).finally(() => traceMark(`${m.file} copied`));

@@ -48,6 +48,19 @@ function checkHeader(h: ExtentHeader, capacity: number, expectDepth: number | nu
  * the budget; extent blocks are metadata reads through `meta` (the block cache).
  */
 export async function mapExtentTree(ctx: Context, sb: Superblock, meta: ByteSource, inode: Inode, maxLogical: number): Promise<RunList> {
+  const runs = new RunList();
+  for await (const _ of walkExtentTree(ctx, sb, meta, inode, maxLogical, runs)) {
+    // every leaf is in `runs` once the walk ends
+  }
+  return runs;
+}
+
+/**
+ * mapExtentTree leaf by leaf: adds each leaf's extents to `runs` and yields after it (so a copy can
+ * start along the first runs while the rest of a tree of thousands of extents is still being read).
+ * The last run may still grow when the next leaf continues it; every run before it is final.
+ */
+export async function* walkExtentTree(ctx: Context, sb: Superblock, meta: ByteSource, inode: Inode, maxLogical: number, runs: RunList): AsyncGenerator<void> {
   const bs = sb.blockSize;
   const root = inode.iBlock;
   const rootHdr = readExtentHeader(root);
@@ -56,20 +69,25 @@ export async function mapExtentTree(ctx: Context, sb: Superblock, meta: ByteSour
   if (rootHdr.eh_depth > maxDepth) {
     throw new CorruptError('ext.ExtentDepth', `inode ${inode.ino}: tree depth ${rootHdr.eh_depth} exceeds ${maxDepth}`);
   }
-  const runs = new RunList();
   const visited = new Set<number>();
   // Next logical block that may start: enforces ascending, non-overlapping extents across the tree.
   let nextLogical = 0;
   // Explicit stack of nodes to visit: children pushed in reverse so they pop in logical order.
-  const stack: { node: Uint8Array; depth: number; where: string; offset?: number }[] = [{ node: root, depth: rootHdr.eh_depth, where: `inode ${inode.ino} root` }];
+  // Children are read when they are popped, not when their parent is: a leaf's runs go out before
+  // the next leaf is read (and checksummed).
+  const stack: { node: Uint8Array | null; depth: number; where: string; offset?: number }[] = [{ node: root, depth: rootHdr.eh_depth, where: `inode ${inode.ino} root` }];
   while (stack.length > 0) {
-    const { node, depth, where, offset } = stack.pop() as (typeof stack)[number];
+    const top = stack.pop() as (typeof stack)[number];
+    const { depth, where, offset } = top;
     ctx.budget.chargeNode();
+    const node = top.node ?? (await meta.read(offset as number, bs));
     const h = readExtentHeader(node);
     const capacity = Math.floor((node.length - 12) / 12);
     checkHeader(h, capacity, depth, where, offset);
+    if (top.node === null && sb.metadataCsum) verifyExtentBlock(sb, inode, node, h.eh_max, where, offset as number);
     if (depth === 0) {
       nextLogical = addLeaf(ctx, sb, node, h.eh_entries, nextLogical, maxLogical, runs, where, offset);
+      yield;
       continue;
     }
     let prev = -1;
@@ -93,16 +111,9 @@ export async function mapExtentTree(ctx: Context, sb: Superblock, meta: ByteSour
       if (c.logical >= maxLogical) continue;
       if (visited.has(c.block)) throw new CorruptError('ext.ExtentLoop', `${where}: extent block ${c.block} referenced twice`, offset);
       visited.add(c.block);
-      const off = c.block * bs;
-      const blk = await meta.read(off, bs);
-      const childWhere = `inode ${inode.ino} extent block ${c.block}`;
-      const ch = readExtentHeader(blk);
-      checkHeader(ch, Math.floor((bs - 12) / 12), depth - 1, childWhere, off);
-      if (sb.metadataCsum) verifyExtentBlock(sb, inode, blk, ch.eh_max, childWhere, off);
-      stack.push({ node: blk, depth: depth - 1, where: childWhere, offset: off });
+      stack.push({ node: null, depth: depth - 1, where: `inode ${inode.ino} extent block ${c.block}`, offset: c.block * bs });
     }
   }
-  return runs;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Context } from '../../limits.ts';
 import type { DirEntry, Extent, ExtentBatch, FsNode, NodeKind, Volume } from '../types.ts';
 import { mapBlockMap } from './blockmap.ts';
 import { HTREE_UNUSABLE, type RawDirEntry, htreeLookup, parseDirRegion, verifyDirLeaf } from './dir.ts';
-import { mapExtentTree } from './extents.ts';
+import { mapExtentTree, walkExtentTree } from './extents.ts';
 import { GroupTable } from './groups.ts';
 import {
   EXT4_CASEFOLD_FL,
@@ -25,7 +25,7 @@ import {
   isFastSymlink,
   parseInode,
 } from './inode.ts';
-import type { RunList } from './runs.ts';
+import { RunList } from './runs.ts';
 import type { Superblock } from './superblock.ts';
 import { kindOfMode } from '../filetype.ts';
 
@@ -33,13 +33,13 @@ import { kindOfMode } from '../filetype.ts';
 const EXTENT_BATCH = 4096;
 
 /**
- * The next up-to-EXTENT_BATCH extents (holes included) from run `at.i` on into a packed batch (see
- * ExtentBatch), the file being mapped up to byte `at.pos`; `done` once the whole file is (the tail
- * hole up to `size` included). A plain function: V8 optimizes its loop while it runs, which it never
- * does in an async generator.
+ * The next up-to-EXTENT_BATCH extents (holes included) from run `at.i` on, up to run `upTo`, into a
+ * packed batch (see ExtentBatch), the file being mapped up to byte `at.pos`; `done` once every run is
+ * out and `upTo` is the last (the tail hole up to `size` included). A plain function: V8 optimizes its
+ * loop while it runs, which it never does in an async generator.
  */
-function extentBatch(runs: RunList, at: { i: number; pos: number }, bs: number, size: number): { batch: ExtentBatch; done: boolean } {
-  const n = runs.count;
+function extentBatch(runs: RunList, at: { i: number; pos: number }, bs: number, size: number, upTo = runs.count): { batch: ExtentBatch; done: boolean } {
+  const n = upTo;
   // Room for a hole and the data of every run left (up to the batch size), and for the tail hole.
   const data = new Float64Array(3 * Math.min(EXTENT_BATCH, 2 * (n - at.i) + 1));
   const src = runs.data;
@@ -68,7 +68,7 @@ function extentBatch(runs: RunList, at: { i: number; pos: number }, bs: number, 
     k += 3;
     pos = start + len;
   }
-  const done = i >= n;
+  const done = i >= n && n === runs.count;
   if (done && pos < size) {
     data[k] = pos;
     data[k + 1] = size - pos;
@@ -175,9 +175,13 @@ export class ExtVolume implements Volume {
     const runs = n.inode.flags & EXT4_EXTENTS_FL
       ? await mapExtentTree(this.ctx, sb, this.meta, n.inode, maxLogical)
       : await mapBlockMap(this.ctx, sb, this.meta, n.inode, maxLogical);
+    this.remember(n, runs);
+    return runs;
+  }
+
+  private remember(n: ExtNode, runs: RunList): void {
     if (this.maps.size >= MAX_CACHED_MAPS) this.maps.delete(this.maps.keys().next().value as number);
     this.maps.set(n.id, runs);
-    return runs;
   }
 
   private isInline(n: ExtNode): boolean {
@@ -241,10 +245,24 @@ export class ExtVolume implements Volume {
     if (n.size === 0) return;
     // Inline bytes have no block of their own, and a physical offset of −1 would mean a hole (zeros).
     if (this.isInline(n)) throw new UnsupportedError(`ext inode ${n.id} extents`, ['inline_data (use read)']);
-    const runs = await this.runs(n);
+    const bs = this.sb.blockSize;
     const at = { i: 0, pos: 0 };
+    let runs = this.maps.get(n.id);
+    if (!runs && n.inode.flags & EXT4_EXTENTS_FL) {
+      // Leaf by leaf: every run but the last (the next leaf may continue it) goes out at once.
+      const walking = new RunList();
+      for await (const _ of walkExtentTree(this.ctx, this.sb, this.meta, n.inode, Math.ceil(n.size / bs), walking)) {
+        while (at.i < walking.count - 1) {
+          const { batch } = extentBatch(walking, at, bs, n.size, walking.count - 1);
+          if (batch.count) yield batch;
+        }
+      }
+      this.remember(n, walking);
+      runs = walking;
+    }
+    runs ??= await this.runs(n);
     for (;;) {
-      const { batch, done } = extentBatch(runs, at, this.sb.blockSize, n.size);
+      const { batch, done } = extentBatch(runs, at, bs, n.size);
       if (batch.count) yield batch;
       if (done) return;
     }

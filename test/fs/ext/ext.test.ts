@@ -229,7 +229,10 @@ describe('ext extras', () => {
       let batches = 0;
       let pos = 0;
       const data: Array<[number, number, number]> = [];
+      let nodesAtFirst = -1;
+      const nodesBefore = ctx.budget.nodesVisited;
       for await (const b of vol.extentBatches?.(node) ?? []) {
+        if (nodesAtFirst < 0) nodesAtFirst = ctx.budget.nodesVisited;
         batches++;
         assert.ok(b.count > 0 && b.data.length >= 3 * b.count);
         for (let i = 0; i < b.count; i++) {
@@ -244,6 +247,16 @@ describe('ext extras', () => {
       assert.equal(pos, size, 'up to the file size, the tail hole included');
       assert.ok(batches >= 3, `${batches} batches`);
       assert.deepEqual(data, theirs);
+      // Leaf by leaf: the first batch came out before the tree's ~15 leaves had all been visited.
+      const nodesAtEnd = ctx.budget.nodesVisited;
+      assert.ok(nodesAtFirst - nodesBefore < (nodesAtEnd - nodesBefore) / 2, `first batch after ${nodesAtFirst - nodesBefore} of ${nodesAtEnd - nodesBefore} tree nodes`);
+      // A second walk comes from the map kept by the first, and yields the same extents.
+      const again: Array<[number, number, number]> = [];
+      for await (const b of vol.extentBatches?.(node) ?? []) {
+        for (let i = 0; i < b.count; i++) if (b.data[3 * i + 2] !== -1) again.push([b.data[3 * i], b.data[3 * i + 1], b.data[3 * i + 2]] as [number, number, number]);
+      }
+      assert.equal(ctx.budget.nodesVisited, nodesAtEnd, 'no tree node visited twice');
+      assert.deepEqual(again, theirs);
       // The copy along them gives the file's bytes (holes as zeros).
       const out = join(dir, 'out');
       const ofd = openSync(out, 'w');
