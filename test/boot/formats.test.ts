@@ -7,7 +7,8 @@ import { parseLilo } from '../../src/boot/lilo.ts';
 import { compareVersions } from '../../src/boot/bls.ts';
 import { findBootConfig } from '../../src/boot/discover.ts';
 import { buildArgs, resolveEntry } from '../../src/boot/select.ts';
-import { pythonInt } from '../../src/boot/text.ts';
+import { checkConfigText, pythonInt } from '../../src/boot/text.ts';
+import { resolveLimits } from '../../src/limits.ts';
 import { listEntries } from '../../src/boot/list.ts';
 import { memFs } from './memfs.ts';
 
@@ -126,4 +127,27 @@ test('--entry with Python int() semantics; invalid silently falls back; leading-
   assert.equal(buildArgs(null, 'foo'), ' foo');
   assert.equal(buildArgs('a', 'b'), 'a b');
   assert.equal(buildArgs('a', ''), 'a');
+});
+
+test('config limits count UTF-8 bytes exactly: per line and in all, at the boundary', () => {
+  const limits = resolveLimits({ configLineBytes: 30, configBytes: 100 });
+  const check = (text: string) => {
+    try {
+      checkConfigText(text, limits, '/c');
+      return 'ok';
+    } catch (e) {
+      return `${(e as { code?: string }).code}: ${(e as Error).message}`;
+    }
+  };
+  // 10 three-byte characters are 30 bytes (10 UTF-16 units): at the limit, and one byte more is over.
+  assert.equal(check('a\n' + '€'.repeat(10) + '\nb'), 'ok');
+  assert.match(check('a\n' + '€'.repeat(10) + 'x\nb'), /LineTooLong: \/c: line 2 is longer than 30 bytes/);
+  // A surrogate pair is one 4-byte code point: 7 of them (14 units) are 28 bytes, 8 are 32.
+  assert.equal(check('😀'.repeat(7) + 'ab'), 'ok');
+  assert.match(check('x\ny\n' + '😀'.repeat(8)), /LineTooLong: \/c: line 3/);
+  // CRLF and the last line without a newline count like any other line.
+  assert.match(check('ok\r\n' + 'é'.repeat(15) + 'z'), /line 2/);
+  // The whole file: 34 lines of 'é\n' are 102 bytes in 68 units.
+  assert.match(check('é\n'.repeat(34)), /LimitExceeded: .*configBytes.*\/c is 102 bytes/);
+  assert.equal(check('é\n'.repeat(33)), 'ok');
 });

@@ -87,7 +87,8 @@ export function lex(text: string, path: string): Token[] {
     }
     if (c === '#') {
       // A comment runs to the end of the line; the newline stays a separator.
-      while (i < n && text[i] !== '\n') i++;
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? n : nl;
       continue;
     }
 
