@@ -112,6 +112,22 @@ test('the granted image may be a symlink or a block device (LVM volumes are both
   }
 });
 
+test('a package reached through a symlinked directory (a versioned install) still uses its prestarted worker', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-pre-'));
+  try {
+    // /opt/tsgrub -> /opt/tsgrub-0.4.0: Node loads the worker from its real path, which the worker's
+    // read grant must name, or the worker dies at its first read and every boot takes the slow way.
+    const pkg = join(dir, 'pkg');
+    symlinkSync(ROOT, pkg);
+    const r = run([join(pkg, 'bin/tsgrub'), '-q', '--output-format=simple', `--output-directory=${join(dir, 'a')}`, SAMPLE], join(dir, 'a'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.labels.includes('request received') && !r.labels.includes('spawning the worker'), r.labels.join(' | '));
+    assert.deepEqual(record(r), record(spawnedReference(join(dir, 'b'))));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a file the prestarted worker cannot plan (ZFS: no extent map) is copied by a spawned worker instead', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsgrub-pre-'));
   try {
