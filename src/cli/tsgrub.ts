@@ -712,6 +712,12 @@ async function converse(
       const log = link.log();
       if (o.debug && log) io.err(escapeForTerminal(log));
       if (msg.type === 'unmappable') return 'fallback';
+      if (copies && msg.type === 'error') {
+        // It failed while planning (a corrupt extent leaf after the first runs went out): its error is
+        // the verdict, and the copies along the runs already sent are dropped (their files removed).
+        await copies.settle();
+        return msg;
+      }
       if (copies) {
         try {
           await copies.results();
@@ -844,19 +850,24 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv, laun
       for (const f of msg.failures) if (o.debug) io.err(`${escapeForTerminal(f)}\n`);
       return 0;
     }
+    // TSGRUB_TRACE: the phases on one clock, the worker's marks (its claims: only [string, number]
+    // pairs, at most 64, labels escaped) with the parent's; after an error, the parent's alone.
+    const printTrace = (theirs: unknown): void => {
+      const t0 = Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000;
+      const marks = Array.isArray(theirs) ? (theirs.slice(0, 64).filter((t) => Array.isArray(t) && isStr(t[0]) && typeof t[1] === 'number' && Number.isFinite(t[1])) as Array<[string, number]>) : [];
+      const all = [...parentTrace, ...marks];
+      for (const [label, at] of all.sort((a, b) => a[1] - b[1])) io.err(`tsgrub trace: ${(at - t0).toFixed(1).padStart(7)} ms  ${escapeForTerminal(label.slice(0, 200))}\n`);
+    };
     if (msg.type === 'error') {
       io.err(`tsgrub: ${escapeForTerminal(msg.error.message)}\n`);
       for (const f of msg.failures) io.err(`  ${escapeForTerminal(f)}\n`);
+      if (env.TSGRUB_TRACE) printTrace(null);
       return 1;
     }
     if (msg.type !== 'result') return 1;
     if (env.TSGRUB_TRACE) {
       traceMark('worker exited');
-      const t0 = Number(process.hrtime.bigint()) / 1e6 - process.uptime() * 1000;
-      // The worker's marks are its claims: only [string, number] pairs, at most 64, labels escaped.
-      const theirs = Array.isArray(msg.trace) ? msg.trace.slice(0, 64).filter((t) => Array.isArray(t) && isStr(t[0]) && typeof t[1] === 'number' && Number.isFinite(t[1])) : [];
-      const all = [...parentTrace, ...theirs];
-      for (const [label, at] of all.sort((a, b) => a[1] - b[1])) io.err(`tsgrub trace: ${(at - t0).toFixed(1).padStart(7)} ms  ${escapeForTerminal(label.slice(0, 200))}\n`);
+      printTrace(msg.trace);
       const reads = typeof msg.reads === 'object' && msg.reads !== null ? msg.reads : null;
       const copied = msg.kernelBytes + (msg.ramdiskBytes ?? 0);
       if (reads && isNat(reads.calls) && isNat(reads.bytes)) {

@@ -151,6 +151,26 @@ describe('hostile images through bin/tsgrub', { skip: !HAVE_TOOLS && 'mke2fs/deb
     assert.match(runCli(img).stderr, /corrupt ext\.Extent(Loop|Depth|Index)/);
   });
 
+  test('a bad extent leaf found after the copy has begun: the plan is dropped, one error, no file left', () => {
+    // The ramdisk in 1,200 one-block fragments between holes: four extent leaves under an index in
+    // its inode. The worker sends the runs of the first leaves, and the parent copies along them,
+    // before it reads the last leaf, whose header is then broken.
+    const cfg = grubCfg("menuentry 'Fragments' {\n\tlinux /boot/vmlinuz root=/dev/xvda1 ro\n\tinitrd /boot/frag.img\n}\n");
+    const img = ext4({ config: cfg, files: { 'boot/frag.img': { sparse: 1200 * 8192, every: 8192 } } }, '32M');
+    const leaves = [...debugfs(img, 'ex /boot/frag.img').matchAll(/^\s*0\/\s*1\s+\d+\/\s*\d+\s+\d+ -\s*\d+\s+(\d+)\s/gm)].map((m) => Number(m[1]));
+    assert.equal(leaves.length, 4, 'an index over four leaves');
+    const clean = runCli(img);
+    assert.equal(clean.status, 0, clean.stderr);
+    patchFile(img, (leaves[3] as number) * 4096, new Uint8Array([0xde, 0xad]));
+    assertFailure(runCli(img), /ext\.ExtentHeader|bad magic/);
+    // The same failure with the trace on: the parent had the ramdisk's first runs (its copy had begun).
+    const traced = runCli(img, { env: { TSGRUB_TRACE: '1' } });
+    assert.equal(traced.status, 1);
+    assert.deepEqual(traced.files, []);
+    assert.match(traced.stderr, /ramdisk first runs/);
+    assert.doesNotMatch(traced.stderr, /spawning the worker/);
+  });
+
   test('an extent tree deeper than its header says is Corrupt (ExtentDepth)', () => {
     const img = ext4({});
     patchKernelExtents(img, '/boot/vmlinuz', 1, 2, false);

@@ -41,8 +41,11 @@ export const STD_ENTRY = "menuentry 'Hostile Linux' {\n\tlinux /boot/vmlinuz roo
 export interface TreeSpec {
   /** Config text (or bytes) written to /boot/grub/grub.cfg; null = no config. */
   readonly config?: string | Uint8Array | null;
-  /** Extra files: path → bytes, or { sparse: size } for a sparse file with one data block at 0. */
-  readonly files?: Record<string, Uint8Array | { sparse: number; head?: Uint8Array }>;
+  /**
+   * Extra files: path → bytes, or { sparse: size } for a sparse file with one data block at 0 (with
+   * `every`, a 4 KiB data block at every multiple of it, holes between: one extent each).
+   */
+  readonly files?: Record<string, Uint8Array | { sparse: number; head?: Uint8Array; every?: number }>;
   /** Symlinks: path → target. */
   readonly symlinks?: Record<string, string>;
   /** Leave /boot/vmlinuz out (a case supplies its own). */
@@ -71,6 +74,12 @@ function writeTree(root: string, spec: TreeSpec): void {
       writeFileSync(full, v);
     } else {
       writeFileSync(full, v.head ?? new Uint8Array(4096).fill(0x41));
+      if (v.every) {
+        const fd = openSync(full, 'r+');
+        const block = new Uint8Array(4096);
+        for (let at = v.every, i = 1; at + 4096 <= v.sparse; at += v.every, i++) writeSync(fd, block.fill(i & 0xff), 0, 4096, at);
+        closeSync(fd);
+      }
       truncateSync(full, v.sparse);
     }
   }
