@@ -44,6 +44,22 @@ const FAT_WINDOW_MAX = 64 << 10;
  * file of 512-byte clusters costs 40 KiB instead of a 200,000-entry Set. Cluster c is bit c & 31 of
  * word c >>> 5 (0 ≤ c ≤ maxCluster < 2^28, so 32-bit bit operations are exact).
  */
+/**
+ * FAT32 stretch scan: from entry index k of `words` (the entry of cluster `end`), while each entry
+ * links to the next cluster, moves `end` on, up to cluster `last`; returns the last cluster linked.
+ * A function of its own: V8 optimizes this tiny loop while it runs (on-stack replacement) within a few
+ * thousand entries, where inside walkWindow its first 400,000 ran unoptimized (a cold 200,000-cluster
+ * chain took 11–13 ms, 1–2 ms once optimized).
+ */
+function stretchEnd(words: Uint32Array, k: number, end: number, last: number): number {
+  const lim = words.length;
+  while (end < last && k < lim && ((words[k] as number) & 0x0fffffff) === end + 1) {
+    end++;
+    k++;
+  }
+  return end;
+}
+
 export class VisitedClusters {
   private small: Set<number> | null = new Set();
   /** The bitmap, once in use (walkWindow tests and sets bits in it directly). */
@@ -307,8 +323,7 @@ export class FatVolume implements Volume {
           let o = base + end * width;
           if (words !== null && o >= 0) {
             // FAT32 on a little-endian host: compare whole entries (28 bits) word by word.
-            const lim = words.length;
-            for (let k = o >>> 2; end - next + 1 < room && end < maxCluster && k < lim && ((words[k] as number) & 0x0fffffff) === end + 1; k++) end++;
+            end = stretchEnd(words, o >>> 2, end, Math.min(maxCluster, next - 1 + room));
             o = base + end * width; // where the byte loop below would go on (it stops at once)
           }
           while (end - next + 1 < room && end < maxCluster && o >= 0 && o + width <= data.length) {
