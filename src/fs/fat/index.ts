@@ -3,7 +3,7 @@
  * visited set and a length bound; runs of consecutive clusters become single source reads. See README.md.
  */
 import { CorruptError, LimitExceededError, UnsupportedError } from '../../errors.ts';
-import { decodeUtf8, textEncoder, u16le, u32le } from '../../io/bytes.ts';
+import { decodeUtf8, LITTLE_ENDIAN_HOST, textEncoder, u16le, u32le } from '../../io/bytes.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { DirEntry, Extent, FilesystemDriver, FsNode, ProbeResult, Volume } from '../types.ts';
@@ -118,9 +118,6 @@ export class VisitedClusters {
     return true;
   }
 }
-
-/** Whether typed arrays are little-endian here (FAT entries are, on disk). */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** A chain walk in progress (FatVolume.walkWindow). */
 interface ChainWalk {

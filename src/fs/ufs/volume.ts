@@ -4,7 +4,7 @@
  * contiguous blocks into one source read.
  */
 import { CorruptError, InvalidArgumentError, IsADirectoryError, LimitExceededError } from '../../errors.ts';
-import { i32be, i32le, i64be, i64le, u32be, u32le } from '../../io/bytes.ts';
+import { i32be, i32le, i64be, i64le, LITTLE_ENDIAN_HOST, u32be, u32le } from '../../io/bytes.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { DirEntry, Extent, FsNode, Volume } from '../types.ts';
@@ -27,6 +27,10 @@ interface Run {
  * caller is async), so that V8 optimizes the loop over its 2,048–4,096 pointers while it runs.
  */
 function decodePointers(sb: Superblock, raw: Uint8Array, at: number): number[] {
+  if (sb.ptrSize === 8 && sb.littleEndian && LITTLE_ENDIAN_HOST && (raw.byteOffset & 3) === 0 && raw.length >= sb.nindir * 8) {
+    const bad = decodePointers64(new Int32Array(raw.buffer, raw.byteOffset, sb.nindir * 2), sb.size);
+    if (typeof bad !== 'number') return bad;
+  }
   const ptrs: number[] = new Array(sb.nindir);
   for (let i = 0; i < sb.nindir; i++) {
     let v: number;
@@ -35,7 +39,7 @@ function decodePointers(sb: Superblock, raw: Uint8Array, at: number): number[] {
       const o = i * 8;
       const hi = sb.littleEndian ? i32le(raw, o + 4, 'ufs.IndirectBlock') : i32be(raw, o, 'ufs.IndirectBlock');
       const lo = sb.littleEndian ? u32le(raw, o, 'ufs.IndirectBlock') : u32be(raw, o + 4, 'ufs.IndirectBlock');
-      v = hi * 0x100000000 + lo;
+      v = hi === 0 ? lo : hi * 0x100000000 + lo;
       if (hi < 0 || hi >= 0x200000 || v >= sb.size) {
         const b = sb.littleEndian ? i64le(raw, o, 'ufs.IndirectBlock') : i64be(raw, o, 'ufs.IndirectBlock');
         throw new CorruptError('ufs.IndirectBlock', `pointer ${i} = ${b} outside the filesystem`, at + o);
@@ -44,6 +48,25 @@ function decodePointers(sb: Superblock, raw: Uint8Array, at: number): number[] {
       v = sb.littleEndian ? i32le(raw, i * 4, 'ufs.IndirectBlock') : i32be(raw, i * 4, 'ufs.IndirectBlock');
       if (v < 0 || v >= sb.size) throw new CorruptError('ufs.IndirectBlock', `pointer ${i} = ${v} outside the filesystem`, at + i * 4);
     }
+    ptrs[i] = v;
+  }
+  return ptrs;
+}
+
+/**
+ * UFS2 pointers of a little-endian indirect block on a little-endian host, read as 32-bit words (no
+ * call per field: this runs once per indirect block, in unoptimized code, 4,096 pointers a block).
+ * The pointers, or the index of the first one outside the filesystem (decodePointers then reports it).
+ */
+function decodePointers64(words: Int32Array, size: number): number[] | number {
+  const n = words.length >>> 1;
+  const ptrs: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const lo = words[2 * i] as number;
+    const hi = words[2 * i + 1] as number;
+    // hi = 0 keeps the pointer an integer V8 stores unboxed in `ptrs` (below 2^31 fragments).
+    const v = hi === 0 ? (lo >= 0 ? lo : lo + 0x100000000) : hi * 0x100000000 + (lo >>> 0);
+    if (hi < 0 || hi >= 0x200000 || v >= size) return i;
     ptrs[i] = v;
   }
   return ptrs;

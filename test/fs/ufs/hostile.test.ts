@@ -227,3 +227,28 @@ test('random byte corruption of the metadata area yields only typed errors', asy
     }
   }
 });
+
+for (const name of ['ufs2-le', 'ufs2-be']) {
+  test(`${name}: an indirect block pointer outside the filesystem is Corrupt, named with its exact value`, async () => {
+    const img = load(name);
+    const le = name.endsWith('-le');
+    const { vfs } = await openBytes(img.bytes);
+    const path = '/boot/vmlinuz-6.1.0-tsgrub';
+    const ino = (await vfs.stat(path)).id as number;
+    // UFS2 dinode: di_ib[0] at 208 (after 12 eight-byte di_db pointers from 112).
+    const ib0 = Number(img.view.getBigInt64(inodeAt(img, ino) + 208, le));
+    assert.ok(ib0 > 0, 'the kernel uses its single indirect block');
+    const at = ib0 * img.sb.fsize + 8 * 5;
+    // Pointer 5: 2^31 (its low word negative as an int32), then 2^32 + 7 (a high word of 1).
+    for (const [value, text] of [[2n ** 31n, '2147483648'], [2n ** 32n + 7n, '4294967303']] as const) {
+      const bytes = img.bytes.slice();
+      new DataView(bytes.buffer).setBigUint64(at, value, le);
+      const bad = await openBytes(bytes);
+      const node = await bad.vfs.stat(path);
+      const e = await expectTyped(() => bad.vfs.volume.read(node, 12 * img.sb.bsize, 100), 'Corrupt', /ufs\.IndirectBlock/);
+      assert.match(e.message, new RegExp(`pointer 5 = ${text} outside the filesystem`));
+    }
+    // Untouched, the same range reads.
+    assert.equal((await vfs.volume.read(await vfs.stat(path), 12 * img.sb.bsize, 100)).length, 100);
+  });
+}
