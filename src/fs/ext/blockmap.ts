@@ -6,7 +6,7 @@
  * end are ignored, and every block number is checked against s_blocks_count.
  */
 import { CorruptError } from '../../errors.ts';
-import { u32le } from '../../io/bytes.ts';
+import { LITTLE_ENDIAN_HOST, u32le } from '../../io/bytes.ts';
 import type { ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { Inode } from './inode.ts';
@@ -14,6 +14,23 @@ import { RunList } from './runs.ts';
 import type { Superblock } from './superblock.ts';
 
 const EXT2_NDIR_BLOCKS = 12;
+
+/**
+ * The index after the stretch of consecutive block numbers p, p + 1, … that starts at pointer i (at
+ * most `count`). Functions of their own: V8 optimizes such a tiny loop while it runs, where inside
+ * the map's closures most of a 100 MiB file's 25,600 pointers were read by unoptimized code.
+ */
+function stretchEnd(words: Uint32Array, i: number, count: number, p: number): number {
+  let j = i + 1;
+  while (j < count && words[j] === p + (j - i)) j++;
+  return j;
+}
+
+function slowStretchEnd(data: Uint8Array, i: number, count: number, p: number): number {
+  let j = i + 1;
+  while (j < count && u32le(data, j * 4, 'ext.BlockMap') === p + (j - i)) j++;
+  return j;
+}
 
 export async function mapBlockMap(ctx: Context, sb: Superblock, meta: ByteSource, inode: Inode, maxLogical: number): Promise<RunList> {
   const bs = sb.blockSize;
@@ -66,15 +83,16 @@ export async function mapBlockMap(ctx: Context, sb: Superblock, meta: ByteSource
    * per stretch instead of one per block.
    */
   function addDataPointers(data: Uint8Array, logical: number, count: number): void {
+    // The block as little-endian words where the host allows (no field-reader call per pointer).
+    const words = LITTLE_ENDIAN_HOST && (data.byteOffset & 3) === 0 && count * 4 <= data.length ? new Uint32Array(data.buffer, data.byteOffset, count) : null;
     let i = 0;
     while (i < count) {
-      const p = u32le(data, i * 4, 'ext.BlockMap');
+      const p = words !== null ? (words[i] as number) : u32le(data, i * 4, 'ext.BlockMap');
       if (p === 0) {
         i++;
         continue;
       }
-      let j = i + 1;
-      while (j < count && u32le(data, j * 4, 'ext.BlockMap') === p + (j - i)) j++;
+      const j = words !== null ? stretchEnd(words, i, count, p) : slowStretchEnd(data, i, count, p);
       checkBlock(p, 'data');
       checkBlock(p + (j - i) - 1, 'data');
       runs.add(logical + i, j - i, p, ctx);
