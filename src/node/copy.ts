@@ -190,21 +190,30 @@ class RunMap {
     private readonly check: () => void,
   ) {}
 
+  /**
+   * The last run, kept apart from `rows` so that the merge test reads no Float64Array element (each
+   * such read makes a heap number in unoptimized code, and a plan is made once per boot).
+   */
+  private lastEnd = -1;
+  private lastLength = 0;
+  private lastPhysical = -1;
+
   /** Appends a run (physical −1: a hole), merged into the previous one when they continue each other. */
   private push(logical: number, length: number, physical: number): void {
-    const d = this.rows.data;
     const n = this.rows.count;
-    if (n > 0) {
-      const at = 3 * (n - 1);
-      const lastLen = d[at + 1] as number;
-      const lastPhys = d[at + 2] as number;
-      if ((d[at] as number) + lastLen === logical && (physical < 0 ? lastPhys < 0 : lastPhys >= 0 && lastPhys + lastLen === physical)) {
-        d[at + 1] = lastLen + length;
-        return;
-      }
+    const lastPhys = this.lastPhysical;
+    if (n > 0 && this.lastEnd === logical && (physical < 0 ? lastPhys < 0 : lastPhys >= 0 && lastPhys + this.lastLength === physical)) {
+      const merged = this.lastLength + length;
+      this.rows.data[3 * (n - 1) + 1] = merged;
+      this.lastLength = merged;
+      this.lastEnd = logical + length;
+      return;
     }
     if (n >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file ${this.id} maps to more than ${MAX_RUNS} runs`);
     this.rows.push(logical, length, physical);
+    this.lastEnd = logical + length;
+    this.lastLength = length;
+    this.lastPhysical = physical;
   }
 
   /** Takes a batch of extents; false once the file's end is reached (the rest is ignored). */

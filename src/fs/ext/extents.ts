@@ -6,7 +6,7 @@
  * numbers outside the filesystem, and a bad extent-block checksum under metadata_csum.
  */
 import { CorruptError } from '../../errors.ts';
-import { u16le, u32le } from '../../io/bytes.ts';
+import { LITTLE_ENDIAN_HOST, u16le, u32le } from '../../io/bytes.ts';
 import { crc32cRaw } from '../../io/checksum.ts';
 import type { ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
@@ -121,12 +121,28 @@ export async function* walkExtentTree(ctx: Context, sb: Superblock, meta: ByteSo
  * A plain function (not part of the async walk) so that V8 optimizes it after a few leaves.
  */
 function addLeaf(ctx: Context, sb: Superblock, node: Uint8Array, entries: number, nextLogical: number, maxLogical: number, runs: RunList, where: string, offset: number | undefined): number {
+  // The entries as little-endian words where the host allows (checkHeader has bounded `entries` by
+  // what the node holds): no field-reader call per field in code that mostly runs unoptimized.
+  const words = LITTLE_ENDIAN_HOST && (node.byteOffset & 3) === 0 ? new Uint32Array(node.buffer, node.byteOffset, 3 + 3 * entries) : null;
   for (let i = 0; i < entries; i++) {
-    const e = 12 + i * 12;
-    const ee_block = u32le(node, e, 'ext.Extent');
-    const ee_len_raw = u16le(node, e + 4, 'ext.Extent');
-    const ee_start_hi = u16le(node, e + 6, 'ext.Extent');
-    const ee_start_lo = u32le(node, e + 8, 'ext.Extent');
+    let ee_block: number;
+    let ee_len_raw: number;
+    let ee_start_hi: number;
+    let ee_start_lo: number;
+    if (words !== null) {
+      const w = 3 + 3 * i;
+      ee_block = words[w] as number;
+      const lenHi = words[w + 1] as number;
+      ee_len_raw = lenHi & 0xffff;
+      ee_start_hi = lenHi >>> 16;
+      ee_start_lo = words[w + 2] as number;
+    } else {
+      const e = 12 + i * 12;
+      ee_block = u32le(node, e, 'ext.Extent');
+      ee_len_raw = u16le(node, e + 4, 'ext.Extent');
+      ee_start_hi = u16le(node, e + 6, 'ext.Extent');
+      ee_start_lo = u32le(node, e + 8, 'ext.Extent');
+    }
     const unwritten = ee_len_raw > EXT_INIT_MAX_LEN;
     const len = unwritten ? ee_len_raw - EXT_INIT_MAX_LEN : ee_len_raw;
     if (len === 0) throw new CorruptError('ext.Extent', `${where}: extent ${i} has length 0`, offset);
@@ -135,7 +151,8 @@ function addLeaf(ctx: Context, sb: Superblock, node: Uint8Array, entries: number
     }
     if (ee_block + len > 2 ** 32) throw new CorruptError('ext.Extent', `${where}: extent ${i} passes logical block 2^32`, offset);
     nextLogical = ee_block + len;
-    const phys = ee_start_lo + ee_start_hi * 2 ** 32;
+    // A zero high half keeps phys a small integer (unboxed in unoptimized code).
+    const phys = ee_start_hi === 0 ? ee_start_lo : ee_start_lo + ee_start_hi * 2 ** 32;
     if (phys < 1 || phys + len > sb.blocksCount) {
       throw new CorruptError('ext.Extent', `${where}: extent ${i} blocks ${phys}+${len} outside the filesystem of ${sb.blocksCount}`, offset);
     }

@@ -31,21 +31,32 @@ export class RunList extends Triples {
     return this.data[3 * i + 2] as number;
   }
 
+  /**
+   * The last run's end, logical and physical, and length, kept apart from `data`: the merge test then
+   * reads no Float64Array element (each such read makes a heap number in unoptimized code, and a map
+   * is built once, mostly before V8 has optimized it).
+   */
+  private lastLogicalEnd = -1;
+  private lastPhysicalEnd = -1;
+  private lastBlocks = 0;
+
   /** Appends a run (callers add in ascending logical order), merging it with the previous when contiguous. */
   add(logical: number, count: number, physical: number, ctx: Context): void {
-    const d = this.data;
     const n = this.count;
-    if (n > 0) {
-      const at = 3 * (n - 1);
-      const len = d[at + 1] as number;
-      if ((d[at] as number) + len === logical && (d[at + 2] as number) + len === physical) {
-        d[at + 1] = len + count;
-        return;
-      }
+    if (n > 0 && this.lastLogicalEnd === logical && this.lastPhysicalEnd === physical) {
+      const blocks = this.lastBlocks + count;
+      this.data[3 * (n - 1) + 1] = blocks;
+      this.lastBlocks = blocks;
+      this.lastLogicalEnd = logical + count;
+      this.lastPhysicalEnd = physical + count;
+      return;
     }
     if (n >= MAX_RUNS) throw new LimitExceededError('allocBytes', `file mapping of more than ${MAX_RUNS} runs`);
     if ((n & 1023) === 1023) ctx.budget.check();
     this.push(logical, count, physical);
+    this.lastBlocks = count;
+    this.lastLogicalEnd = logical + count;
+    this.lastPhysicalEnd = physical + count;
   }
 
   /** Index of the first run whose end lies after logical block `lb` (binary search). */
