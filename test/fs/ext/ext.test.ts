@@ -275,6 +275,56 @@ describe('ext extras', () => {
     }
   });
 
+  test('unwritten (preallocated) extents read as zeros over stale bytes, by read and by the copy', async (t) => {
+    if (!hasDebugfs || !hasTool('mke2fs')) return t.skip('mke2fs/debugfs not installed');
+    const dir = mkdtempSync(join(tmpdir(), 'tsgrub-unwritten-'));
+    try {
+      const img = join(dir, 'u.img');
+      const head = join(dir, 'head');
+      const headBytes = new Uint8Array(4096).fill(0x68);
+      const hfd = openSync(head, 'w');
+      writeSync(hfd, headBytes);
+      closeSync(hfd);
+      run('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', img, '16M']);
+      // One written block, then 99 blocks preallocated (debugfs marks them Uninit), inside the size.
+      run('debugfs', ['-w', '-R', `write ${head} /f`, img]);
+      run('debugfs', ['-w', '-R', 'fallocate /f 1 99', img]);
+      run('debugfs', ['-w', '-R', `sif /f size ${100 * 4096}`, img]);
+      const m = /^\s*\d+\/\s*\d+\s+\d+\/\s*\d+\s+1 -\s*99\s+(\d+) -\s*\d+\s+99 Uninit/m.exec(run('debugfs', ['-R', 'ex /f', img]).toString());
+      assert.ok(m, 'blocks 1-99 preallocated, unwritten');
+      // Stale bytes in the preallocated blocks: what was on the disk before must not be read back.
+      const bytes = new Uint8Array(readFileSync(img));
+      bytes.fill(0x5a, Number(m[1]) * 4096, (Number(m[1]) + 99) * 4096);
+      const ifd = openSync(img, 'r+');
+      writeSync(ifd, bytes);
+      closeSync(ifd);
+      const want = new Uint8Array(100 * 4096);
+      want.set(headBytes);
+      const ctx = createContext();
+      const vol = await ext.open(new MemorySource(bytes, 'u'), ctx);
+      const vfs = new Vfs(vol, ctx);
+      const node = await vfs.stat('/f');
+      assert.equal(sha256(await vol.read(node, 0, node.size)), sha256(want));
+      let mapped = 0;
+      for await (const b of vol.extentBatches?.(node) ?? []) for (let i = 0; i < b.count; i++) if (b.data[3 * i + 2] !== -1) mapped += b.data[3 * i + 1] as number;
+      assert.equal(mapped, 4096, 'only the written block is mapped to the disk');
+      const out = join(dir, 'out');
+      const ofd = openSync(out, 'w');
+      const file = FileSource.open(img);
+      try {
+        const fvol = await ext.open(file, ctx);
+        const fvfs = new Vfs(fvol, ctx);
+        assert.equal(await copyToFd(fvfs, await fvfs.stat('/f'), ofd), want.length);
+      } finally {
+        file.close();
+        closeSync(ofd);
+      }
+      assert.equal(sha256(readFileSync(out)), sha256(want));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('fragmented file with an index node (depth 1) and triple-indirect sparse file match debugfs', async (t) => {
     if (!hasDebugfs) return t.skip('debugfs not installed');
     for (const name of ['ext4', 'ext2-1k', 'ext4-noext', 'ext4-64k']) {
