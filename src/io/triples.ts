@@ -14,6 +14,16 @@ export class Triples {
     this.data = new Float64Array(3 * Math.min(64, maxRows));
   }
 
+  /** Grows the array (by doubling, up to maxRows) to hold at least `rows` rows; rows past `count` are then the caller's to fill. */
+  reserve(rows: number): void {
+    if (3 * rows <= this.data.length) return;
+    let cap = this.data.length;
+    while (cap < 3 * rows) cap *= 2;
+    const grown = new Float64Array(Math.min(cap, 3 * this.maxRows));
+    grown.set(this.data);
+    this.data = grown;
+  }
+
   /** Appends a row; the caller has checked that `count < maxRows`. */
   push(a: number, b: number, c: number): void {
     let d = this.data;

@@ -480,6 +480,30 @@ export function appendPairs(runs: Runs, out: number[], from = 0, to = runs.count
 }
 
 /**
+ * RunsReceiver's check of one chunk: each (length, physical) pair into row `from + k` of `rows` (room
+ * reserved) as (logical, length, physical); returns the file offset after them. A plain function with
+ * one loop, so that V8 optimizes it while it runs (a fragmented file's map is 25,000 pairs or more,
+ * received once per boot).
+ */
+function checkPairs(pairs: unknown[], rows: Float64Array, from: number, pos: number, size: number, imageSize: number): number {
+  for (let k = 0, r = 3 * from; k < pairs.length; k += 2, r += 3) {
+    const length = pairs[k];
+    const physical = pairs[k + 1];
+    if (!Number.isSafeInteger(length) || (length as number) <= 0 || (length as number) > size - pos) {
+      throw new CorruptError('Map', `run ${from + k / 2}: bad length ${String(length)} at file offset ${pos} of ${size}`, pos);
+    }
+    if (physical !== -1 && (!Number.isSafeInteger(physical) || (physical as number) < 0 || (physical as number) > imageSize - (length as number))) {
+      throw new CorruptError('Map', `run ${from + k / 2}: ${String(physical)}+${length as number} is outside the image of ${imageSize} bytes`, pos);
+    }
+    rows[r] = pos;
+    rows[r + 1] = length as number;
+    rows[r + 2] = physical as number;
+    pos += length as number;
+  }
+  return pos;
+}
+
+/**
  * Rebuilds a map sent by a process that is not trusted (tsgrub's worker): every length a positive
  * safe integer, every data run inside the image, no more than `maxRuns` runs, and the runs covering
  * exactly `size` bytes. Anything else is refused before a byte is copied.
@@ -502,20 +526,12 @@ export class RunsReceiver {
   add(pairs: unknown): Runs {
     if (!Array.isArray(pairs) || pairs.length % 2 !== 0) throw new CorruptError('Map', 'runs are not (length, offset) pairs');
     const from = this.rows.count;
-    for (let k = 0; k < pairs.length; k += 2) {
-      const length: unknown = pairs[k];
-      const physical: unknown = pairs[k + 1];
-      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0 || length > this.size - this.pos) {
-        throw new CorruptError('Map', `run ${this.rows.count}: bad length ${String(length)} at file offset ${this.pos} of ${this.size}`, this.pos);
-      }
-      if (physical !== -1 && (typeof physical !== 'number' || !Number.isSafeInteger(physical) || physical < 0 || physical > this.imageSize - length)) {
-        throw new CorruptError('Map', `run ${this.rows.count}: ${String(physical)}+${length} is outside the image of ${this.imageSize} bytes`, this.pos);
-      }
-      if (this.rows.count >= this.maxRuns) throw new LimitExceededError('allocBytes', `map of more than ${this.maxRuns} runs`);
-      // Never changed once added: the chunks returned stay valid as the rows grow.
-      this.rows.push(this.pos, length, physical);
-      this.pos += length;
-    }
+    const n = pairs.length / 2;
+    if (from + n > this.maxRuns) throw new LimitExceededError('allocBytes', `map of more than ${this.maxRuns} runs`);
+    // Rows are never changed once added: the chunks returned stay valid as the array grows.
+    this.rows.reserve(from + n);
+    this.pos = checkPairs(pairs, this.rows.data, from, this.pos, this.size, this.imageSize);
+    this.rows.count = from + n;
     return this.rows.view(from, this.rows.count);
   }
 
