@@ -6,7 +6,8 @@
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, openSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -39,7 +40,7 @@ for (const name of ['worker', 'tsgrub', 'fsimage']) {
       js:
         name === 'worker'
           ? `// tsgrub-build ${buildId}`
-          : 'const __tsgrub_import_meta_url = require("node:url").pathToFileURL(__filename).href;',
+          : `${name === 'tsgrub' ? `// tsgrub-build ${buildId}\n` : ''}const __tsgrub_import_meta_url = require("node:url").pathToFileURL(__filename).href;`,
     },
     define: name === 'worker' ? {} : { 'import.meta.url': '__tsgrub_import_meta_url' },
   });
@@ -80,4 +81,28 @@ if (!existsSync(sample)) {
     throw new Error(`bundle-cli: the code-cache training run failed (exit ${code}): ${reply.slice(0, 300)}`);
   }
   process.stderr.write(`bundle-cli: worker code cache ${(statSync(cache).size / 1024).toFixed(0)} KiB\n`);
+}
+
+// Train the parent's code cache the same way: one prestarted boot of the sample image through
+// bin/tsgrub, the parent writing the cache as it exits (bin/tsgrub-main.cjs loads it; no V8 flags).
+const parentCache = join(cli, 'tsgrub.codecache');
+rmSync(parentCache, { force: true });
+if (existsSync(sample)) {
+  const out = mkdtempSync(join(tmpdir(), 'tsgrub-train-'));
+  try {
+    const env = { ...process.env, TSGRUB_WRITE_PARENT_CODE_CACHE: parentCache };
+    delete env.NODE_OPTIONS;
+    delete env.PYGRUB_MAX_RAM_USAGE_MB;
+    const child = spawn(join(root, 'bin/tsgrub'), ['-q', '--output-format=simple', `--output-directory=${out}`, sample], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    const code = await new Promise((res) => child.on('close', res));
+    if (code !== 0 || !existsSync(parentCache)) {
+      rmSync(parentCache, { force: true });
+      throw new Error(`bundle-cli: the parent's code-cache training run failed (exit ${code}): ${err.slice(0, 300)}`);
+    }
+    process.stderr.write(`bundle-cli: parent code cache ${(statSync(parentCache).size / 1024).toFixed(0)} KiB\n`);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }

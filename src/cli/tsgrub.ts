@@ -816,7 +816,9 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv, laun
   const fdsToClose: number[] = [];
   let launchTaken = false;
   tracing = !!env.TSGRUB_TRACE;
-  traceMark('parent code loaded');
+  // bin/tsgrub-main.cjs says whether the bundle came with its code cache.
+  const parentCache = (globalThis as Record<symbol, unknown>)[Symbol.for('tsgrub.parentCodeCache')];
+  traceMark(typeof parentCache === 'string' ? `parent code loaded (code cache ${parentCache})` : 'parent code loaded');
   try {
     const o = parseCommandLine(args, io, env);
     for (const sig of SIGNALS) process.once(sig, onSignal);

@@ -1,12 +1,13 @@
 /**
- * How tsgrub starts (bench/README.md, "Startup"): the worker runs its single-file bundle with the V8
- * code cache the build trained under the same flags; a cache from another build, or one V8 rejects,
- * is never used and the worker still boots; TSGRUB_TRACE reports every phase in order.
+ * How tsgrub starts (bench/README.md, "Startup"): the worker and the parent run their single-file
+ * bundles with the V8 code caches the build trained (the worker's under its flags); a cache from
+ * another build, or one V8 rejects, is never used and the boot is the same; TSGRUB_TRACE reports every
+ * phase in order.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/fixtures.ts';
@@ -37,6 +38,7 @@ function traced(cmd: string[], out: string): { marks: Array<{ at: number; label:
   assert.ok(Math.abs(Number(reads[3]) - Number(reads[2]) / copied) < 1e-3);
   // A rejected cache (build and run disagree on V8 flags or Node version) would silently cost every boot.
   assert.ok(marks.some((m) => m.label === 'worker code loaded (code cache accepted)'), r.stderr);
+  assert.ok(marks.some((m) => m.label === 'parent code loaded (code cache accepted)'), r.stderr);
   return { marks, stderr: r.stderr };
 }
 
@@ -137,8 +139,49 @@ test('the worker never uses a code cache of another build, survives one V8 rejec
   for (const r of [foreign, rejected, none]) assert.equal(r.reply?.args, ok.reply?.args);
 });
 
+/** A copy of the package's parent (bin/ and dist/cli/) with the given parent cache, booting the sample. */
+function runParentCopy(cache: Buffer | null): { status: number | null; cache: string | undefined; record: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-pcache-'));
+  try {
+    for (const d of ['bin', 'dist/cli', 'out']) mkdirSync(join(dir, d), { recursive: true });
+    for (const f of ['tsgrub-main.cjs', 'package.json']) copyFileSync(join(ROOT, 'bin', f), join(dir, 'bin', f));
+    copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+    for (const f of readdirSync(CLI)) if (f !== 'tsgrub.codecache' && statSync(join(CLI, f)).isFile()) copyFileSync(join(CLI, f), join(dir, 'dist/cli', f));
+    if (cache) writeFileSync(join(dir, 'dist/cli/tsgrub.codecache'), cache);
+    const r = spawnSync(process.execPath, [join(dir, 'bin/tsgrub-main.cjs'), '-q', '--output-format=simple', `--output-directory=${join(dir, 'out')}`, SAMPLE], {
+      env: env({ TSGRUB_TRACE: '1' }),
+      encoding: 'utf8',
+    });
+    // The record without the (random) names of the copied files: their sizes instead.
+    const record = r.stdout.replace(/^(kernel|ramdisk) (\S+)$/gm, (_m, k: string, f: string) => `${k} ${statSync(f).size}`);
+    return { status: r.status, cache: /parent code loaded \(code cache (\w+)\)/.exec(r.stderr)?.[1], record, stderr: r.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the parent uses the code cache of its own build only, survives one V8 rejects, and runs without one', () => {
+  assert.ok(existsSync(join(CLI, 'tsgrub.codecache')), 'the build trains dist/cli/tsgrub.codecache');
+  const good = readFileSync(join(CLI, 'tsgrub.codecache'));
+  const build = /^\/\/ tsgrub-build ([0-9a-f]{32})\n/.exec(readFileSync(join(CLI, 'tsgrub.bundle.cjs'), 'utf8'))?.[1];
+  assert.ok(build, 'the parent bundle names its build on its first line');
+  assert.equal(good.subarray(0, 32).toString('latin1'), build);
+  const ok = runParentCopy(good);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.cache, 'accepted');
+  assert.match(ok.record, /^kernel \d+$/m);
+  const foreign = runParentCopy(Buffer.concat([Buffer.from('f'.repeat(32), 'latin1'), good.subarray(32)]));
+  const rejected = runParentCopy(Buffer.concat([Buffer.from(build, 'latin1'), Buffer.alloc(4096, 0x5a)]));
+  const none = runParentCopy(null);
+  for (const [r, want] of [[foreign, 'absent'], [rejected, 'rejected'], [none, 'absent']] as const) {
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.cache, want);
+    assert.equal(r.record, ok.record, 'the same boot whatever the cache');
+  }
+});
+
 test('the build leaves only the bundles, the loader, the cache and tsc output in dist/cli', () => {
   const names = readdirSync(CLI);
-  for (const f of ['worker-main.cjs', 'worker.bundle.cjs', 'worker.codecache', 'tsgrub.bundle.cjs', 'fsimage.bundle.cjs']) assert.ok(names.includes(f), f);
+  for (const f of ['worker-main.cjs', 'worker.bundle.cjs', 'worker.codecache', 'tsgrub.bundle.cjs', 'tsgrub.codecache', 'fsimage.bundle.cjs']) assert.ok(names.includes(f), f);
   assert.ok(!names.includes('tsgrub.bundle.js'), 'the ESM bundle of earlier builds is removed');
 });
