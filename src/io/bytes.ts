@@ -184,4 +184,14 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** Whether this host stores integers little-endian (typed-array views of little-endian structures are then exact). */
-export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * The first `count` little-endian 32-bit words of `b` as a view (no copy); null where the host is
+ * big-endian, `b` is not 4-byte aligned in its buffer, or it holds fewer bytes (then read with u32le).
+ * For the hot loops over on-disk arrays (indirect blocks, extent entries, FAT entries) that a boot runs
+ * once, mostly unoptimized, where a call per field costs more than the field.
+ */
+export function u32leWords(b: Uint8Array, count: number): Uint32Array | null {
+  return LITTLE_ENDIAN_HOST && (b.byteOffset & 3) === 0 && count >= 0 && count * 4 <= b.length ? new Uint32Array(b.buffer, b.byteOffset, count) : null;
+}

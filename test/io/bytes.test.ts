@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { i32be, i32le, u16be, u16le, u32be, u32le, u64be, u64beSafe, u64le, u64leSafe } from '../../src/io/bytes.ts';
+import { i32be, i32le, u16be, u16le, u32be, u32le, u32leWords, u64be, u64beSafe, u64le, u64leSafe } from '../../src/io/bytes.ts';
 import { CorruptError } from '../../src/errors.ts';
 
 function* cases(): Generator<Uint8Array> {
@@ -58,4 +58,24 @@ test('a read past the end is a CorruptError naming the structure', () => {
   assert.throws(() => u64leSafe(b, 0, 'x.Y'), CorruptError);
   assert.throws(() => u32le(b, -1), CorruptError);
   assert.throws(() => u32le(b, 1.5), CorruptError);
+});
+
+test('u32leWords: a view equal to u32le word by word where aligned and long enough, else null', () => {
+  const buf = new Uint8Array(64);
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 37 + 200) & 0xff;
+  const littleHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  const words = u32leWords(buf.subarray(8), 10);
+  if (!littleHost) {
+    assert.equal(words, null);
+    return;
+  }
+  assert.ok(words);
+  assert.equal(words.length, 10);
+  for (let k = 0; k < 10; k++) assert.equal(words[k], u32le(buf, 8 + 4 * k));
+  // A view, not a copy.
+  buf[8] ^= 0xff;
+  assert.equal(words[0], u32le(buf, 8));
+  assert.equal(u32leWords(buf.subarray(2), 4), null, 'unaligned');
+  assert.equal(u32leWords(buf.subarray(8), 15), null, 'past the end');
+  assert.equal(u32leWords(buf.subarray(8), 14)?.length, 14);
 });

@@ -6,7 +6,7 @@
  * end are ignored, and every block number is checked against s_blocks_count.
  */
 import { CorruptError } from '../../errors.ts';
-import { LITTLE_ENDIAN_HOST, u32le } from '../../io/bytes.ts';
+import { u32le, u32leWords } from '../../io/bytes.ts';
 import type { ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { Inode } from './inode.ts';
@@ -84,7 +84,7 @@ export async function mapBlockMap(ctx: Context, sb: Superblock, meta: ByteSource
    */
   function addDataPointers(data: Uint8Array, logical: number, count: number): void {
     // The block as little-endian words where the host allows (no field-reader call per pointer).
-    const words = LITTLE_ENDIAN_HOST && (data.byteOffset & 3) === 0 && count * 4 <= data.length ? new Uint32Array(data.buffer, data.byteOffset, count) : null;
+    const words = u32leWords(data, count);
     let i = 0;
     while (i < count) {
       const p = words !== null ? (words[i] as number) : u32le(data, i * 4, 'ext.BlockMap');

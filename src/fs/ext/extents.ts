@@ -6,7 +6,7 @@
  * numbers outside the filesystem, and a bad extent-block checksum under metadata_csum.
  */
 import { CorruptError } from '../../errors.ts';
-import { LITTLE_ENDIAN_HOST, u16le, u32le } from '../../io/bytes.ts';
+import { u16le, u32le, u32leWords } from '../../io/bytes.ts';
 import { crc32cRaw } from '../../io/checksum.ts';
 import type { ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
@@ -123,7 +123,7 @@ export async function* walkExtentTree(ctx: Context, sb: Superblock, meta: ByteSo
 function addLeaf(ctx: Context, sb: Superblock, node: Uint8Array, entries: number, nextLogical: number, maxLogical: number, runs: RunList, where: string, offset: number | undefined): number {
   // The entries as little-endian words where the host allows (checkHeader has bounded `entries` by
   // what the node holds): no field-reader call per field in code that mostly runs unoptimized.
-  const words = LITTLE_ENDIAN_HOST && (node.byteOffset & 3) === 0 ? new Uint32Array(node.buffer, node.byteOffset, 3 + 3 * entries) : null;
+  const words = u32leWords(node, 3 + 3 * entries);
   for (let i = 0; i < entries; i++) {
     let ee_block: number;
     let ee_len_raw: number;

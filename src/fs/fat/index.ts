@@ -3,7 +3,7 @@
  * visited set and a length bound; runs of consecutive clusters become single source reads. See README.md.
  */
 import { CorruptError, LimitExceededError, UnsupportedError } from '../../errors.ts';
-import { decodeUtf8, LITTLE_ENDIAN_HOST, textEncoder, u16le, u32le } from '../../io/bytes.ts';
+import { decodeUtf8, textEncoder, u16le, u32le, u32leWords } from '../../io/bytes.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { DirEntry, Extent, FilesystemDriver, FsNode, ProbeResult, Volume } from '../types.ts';
@@ -258,10 +258,7 @@ export class FatVolume implements Volume {
     const base = win !== null ? this.bpb.fatOffset - win.start : 0;
     const bits = visited.bits;
     // The window as 32-bit words, for the stretch scan below (FAT32, little-endian host, aligned).
-    const words =
-      width === 4 && LITTLE_ENDIAN_HOST && data !== null && (data.byteOffset & 3) === 0 && (base & 3) === 0
-        ? new Uint32Array(data.buffer, data.byteOffset, data.length >>> 2)
-        : null;
+    const words = width === 4 && data !== null && (base & 3) === 0 ? u32leWords(data, data.length >>> 2) : null;
     let last = runs.length ? (runs[runs.length - 1] as Run) : null;
     let cur = w.cur;
     let n = w.n;

@@ -4,7 +4,7 @@
  * contiguous blocks into one source read.
  */
 import { CorruptError, InvalidArgumentError, IsADirectoryError, LimitExceededError } from '../../errors.ts';
-import { i32be, i32le, i64be, i64le, LITTLE_ENDIAN_HOST, u32be, u32le } from '../../io/bytes.ts';
+import { i32be, i32le, i64be, i64le, u32be, u32le, u32leWords } from '../../io/bytes.ts';
 import { BlockCache, type ByteSource } from '../../io/source.ts';
 import type { Context } from '../../limits.ts';
 import type { DirEntry, Extent, FsNode, Volume } from '../types.ts';
@@ -27,9 +27,10 @@ interface Run {
  * caller is async), so that V8 optimizes the loop over its 2,048–4,096 pointers while it runs.
  */
 function decodePointers(sb: Superblock, raw: Uint8Array, at: number): number[] {
-  if (sb.ptrSize === 8 && sb.littleEndian && LITTLE_ENDIAN_HOST && (raw.byteOffset & 3) === 0 && raw.length >= sb.nindir * 8) {
-    const bad = decodePointers64(new Int32Array(raw.buffer, raw.byteOffset, sb.nindir * 2), sb.size);
-    if (typeof bad !== 'number') return bad;
+  const words = sb.ptrSize === 8 && sb.littleEndian ? u32leWords(raw, sb.nindir * 2) : null;
+  if (words !== null) {
+    const ptrs = decodePointers64(words, sb.size);
+    if (ptrs !== null) return ptrs;
   }
   const ptrs: number[] = new Array(sb.nindir);
   for (let i = 0; i < sb.nindir; i++) {
@@ -56,17 +57,18 @@ function decodePointers(sb: Superblock, raw: Uint8Array, at: number): number[] {
 /**
  * UFS2 pointers of a little-endian indirect block on a little-endian host, read as 32-bit words (no
  * call per field: this runs once per indirect block, in unoptimized code, 4,096 pointers a block).
- * The pointers, or the index of the first one outside the filesystem (decodePointers then reports it).
+ * Null when one lies outside the filesystem: decodePointers then finds it and names it.
  */
-function decodePointers64(words: Int32Array, size: number): number[] | number {
+function decodePointers64(words: Uint32Array, size: number): number[] | null {
   const n = words.length >>> 1;
   const ptrs: number[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const lo = words[2 * i] as number;
     const hi = words[2 * i + 1] as number;
-    // hi = 0 keeps the pointer an integer V8 stores unboxed in `ptrs` (below 2^31 fragments).
-    const v = hi === 0 ? (lo >= 0 ? lo : lo + 0x100000000) : hi * 0x100000000 + (lo >>> 0);
-    if (hi < 0 || hi >= 0x200000 || v >= size) return i;
+    // A zero high word keeps the pointer out of double arithmetic (stored unboxed below 2^31).
+    const v = hi === 0 ? lo : hi * 0x100000000 + lo;
+    // hi ≥ 2^31 (negative as the signed field) is over the bound as well.
+    if (hi >= 0x200000 || v >= size) return null;
     ptrs[i] = v;
   }
   return ptrs;
