@@ -46,6 +46,7 @@ for (const name of ['worker', 'tsgrub', 'fsimage']) {
   });
 }
 copyFileSync(join(root, 'src/cli/worker-main.cjs'), join(cli, 'worker-main.cjs'));
+copyFileSync(join(root, 'src/cli/load-bundle.cjs'), join(cli, 'load-bundle.cjs'));
 // The worker's fixed flags for bin/tsgrub, which starts it before any JavaScript of ours runs.
 {
   const { WORKER_FIXED_FLAGS } = await import(pathToFileURL(join(cli, 'worker-flags.js')).href);

@@ -79,6 +79,7 @@ async function runWorkerCopy(cache: Buffer | null): Promise<{ code: number | nul
   const dir = mkdtempSync(join(tmpdir(), 'tsgrub-cache-'));
   try {
     copyFileSync(join(CLI, 'worker-main.cjs'), join(dir, 'worker-main.cjs'));
+    copyFileSync(join(CLI, 'load-bundle.cjs'), join(dir, 'load-bundle.cjs'));
     copyFileSync(join(CLI, 'worker.bundle.cjs'), join(dir, 'worker.bundle.cjs'));
     if (cache) writeFileSync(join(dir, 'worker.codecache'), cache);
     const image = openSync(SAMPLE, 'r');
@@ -182,6 +183,6 @@ test('the parent uses the code cache of its own build only, survives one V8 reje
 
 test('the build leaves only the bundles, the loader, the cache and tsc output in dist/cli', () => {
   const names = readdirSync(CLI);
-  for (const f of ['worker-main.cjs', 'worker.bundle.cjs', 'worker.codecache', 'tsgrub.bundle.cjs', 'tsgrub.codecache', 'fsimage.bundle.cjs']) assert.ok(names.includes(f), f);
+  for (const f of ['worker-main.cjs', 'load-bundle.cjs', 'worker.bundle.cjs', 'worker.codecache', 'tsgrub.bundle.cjs', 'tsgrub.codecache', 'fsimage.bundle.cjs']) assert.ok(names.includes(f), f);
   assert.ok(!names.includes('tsgrub.bundle.js'), 'the ESM bundle of earlier builds is removed');
 });
