@@ -17,7 +17,9 @@ export class Triples {
   /** Grows the array (by doubling, up to maxRows) to hold at least `rows` rows; rows past `count` are then the caller's to fill. */
   reserve(rows: number): void {
     if (3 * rows <= this.data.length) return;
-    let cap = this.data.length;
+    // Past maxRows a write would fall off the end of the array unseen: the caller refuses first.
+    if (rows > this.maxRows) throw new RangeError(`reserve: ${rows} rows exceed ${this.maxRows}`);
+    let cap = Math.max(this.data.length, 3);
     while (cap < 3 * rows) cap *= 2;
     const grown = new Float64Array(Math.min(cap, 3 * this.maxRows));
     grown.set(this.data);
