@@ -28,8 +28,12 @@ const bundle = join(__dirname, '../dist/cli/tsgrub.bundle.cjs');
  */
 function loadParent() {
   const { loadBundle } = require('../dist/cli/load-bundle.cjs');
+  const cache = join(__dirname, '../dist/cli/tsgrub.codecache');
+  // The parent runs as root: the variable may only name the package's own cache (what the build sets),
+  // never make it write anywhere else.
+  const train = process.env.TSGRUB_WRITE_PARENT_CODE_CACHE === cache ? cache : undefined;
   // TSGRUB_TRACE says what became of the cache ('parent code loaded (code cache …)').
-  return loadBundle(bundle, join(__dirname, '../dist/cli/tsgrub.codecache'), process.env.TSGRUB_WRITE_PARENT_CODE_CACHE, 'tsgrub.parentCodeCache');
+  return loadBundle(bundle, cache, train, 'tsgrub.parentCodeCache');
 }
 
 const load = existsSync(bundle) ? Promise.resolve().then(loadParent) : import(pathToFileURL(join(__dirname, '../dist/cli/tsgrub.js')).href);

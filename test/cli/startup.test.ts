@@ -181,6 +181,18 @@ test('the parent uses the code cache of its own build only, survives one V8 reje
   }
 });
 
+test('the parent writes a code cache only to its own package (it runs as root: no file anywhere else)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-pcache-'));
+  try {
+    const elsewhere = join(dir, 'cache');
+    const r = spawnSync(TSGRUB, ['-q', `--output-directory=${dir}`, SAMPLE], { env: env({ TSGRUB_WRITE_PARENT_CODE_CACHE: elsewhere }), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(elsewhere), 'nothing written outside the package');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the build leaves only the bundles, the loader, the cache and tsc output in dist/cli', () => {
   const names = readdirSync(CLI);
   for (const f of ['worker-main.cjs', 'load-bundle.cjs', 'worker.bundle.cjs', 'worker.codecache', 'tsgrub.bundle.cjs', 'tsgrub.codecache', 'fsimage.bundle.cjs']) assert.ok(names.includes(f), f);
