@@ -4,7 +4,7 @@
  * symlinks against debugfs (icat from sleuthkit for inline_data, where debugfs pads small files).
  */
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -198,6 +198,21 @@ for (const img of IMAGES) {
   });
 }
 
+/** `path` of the ext image file `img` copied by the copy fast path (copyToFd) into `out`: its bytes, after checking it wrote `size`. */
+async function copiedOut(img: string, path: string, out: string, size: number): Promise<Buffer> {
+  const ctx = createContext();
+  const ofd = openSync(out, 'w');
+  const file = FileSource.open(img);
+  try {
+    const vfs = new Vfs(await ext.open(file, ctx), ctx);
+    assert.equal(await copyToFd(vfs, await vfs.stat(path), ofd), size);
+  } finally {
+    file.close();
+    closeSync(ofd);
+  }
+  return readFileSync(out);
+}
+
 describe('ext extras', () => {
   test('extentBatches: a file of 5,000 fragments between holes, packed over several batches, equals debugfs and its bytes', async (t) => {
     if (!hasDebugfs || !hasTool('mke2fs')) return t.skip('mke2fs/debugfs not installed');
@@ -258,18 +273,7 @@ describe('ext extras', () => {
       assert.equal(ctx.budget.nodesVisited, nodesAtEnd, 'no tree node visited twice');
       assert.deepEqual(again, theirs);
       // The copy along them gives the file's bytes (holes as zeros).
-      const out = join(dir, 'out');
-      const ofd = openSync(out, 'w');
-      const file = FileSource.open(img);
-      try {
-        const fvol = await ext.open(file, ctx);
-        const fvfs = new Vfs(fvol, ctx);
-        assert.equal(await copyToFd(fvfs, await fvfs.stat('/holes.bin'), ofd), size);
-      } finally {
-        file.close();
-        closeSync(ofd);
-      }
-      assert.equal(sha256(readFileSync(out)), sha256(content));
+      assert.equal(sha256(await copiedOut(img, '/holes.bin', join(dir, 'out'), size)), sha256(content));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -282,9 +286,7 @@ describe('ext extras', () => {
       const img = join(dir, 'u.img');
       const head = join(dir, 'head');
       const headBytes = new Uint8Array(4096).fill(0x68);
-      const hfd = openSync(head, 'w');
-      writeSync(hfd, headBytes);
-      closeSync(hfd);
+      writeFileSync(head, headBytes);
       run('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', img, '16M']);
       // One written block, then 99 blocks preallocated (debugfs marks them Uninit), inside the size.
       run('debugfs', ['-w', '-R', `write ${head} /f`, img]);
@@ -295,9 +297,7 @@ describe('ext extras', () => {
       // Stale bytes in the preallocated blocks: what was on the disk before must not be read back.
       const bytes = new Uint8Array(readFileSync(img));
       bytes.fill(0x5a, Number(m[1]) * 4096, (Number(m[1]) + 99) * 4096);
-      const ifd = openSync(img, 'r+');
-      writeSync(ifd, bytes);
-      closeSync(ifd);
+      writeFileSync(img, bytes);
       const want = new Uint8Array(100 * 4096);
       want.set(headBytes);
       const ctx = createContext();
@@ -308,18 +308,7 @@ describe('ext extras', () => {
       let mapped = 0;
       for await (const b of vol.extentBatches?.(node) ?? []) for (let i = 0; i < b.count; i++) if (b.data[3 * i + 2] !== -1) mapped += b.data[3 * i + 1] as number;
       assert.equal(mapped, 4096, 'only the written block is mapped to the disk');
-      const out = join(dir, 'out');
-      const ofd = openSync(out, 'w');
-      const file = FileSource.open(img);
-      try {
-        const fvol = await ext.open(file, ctx);
-        const fvfs = new Vfs(fvol, ctx);
-        assert.equal(await copyToFd(fvfs, await fvfs.stat('/f'), ofd), want.length);
-      } finally {
-        file.close();
-        closeSync(ofd);
-      }
-      assert.equal(sha256(readFileSync(out)), sha256(want));
+      assert.equal(sha256(await copiedOut(img, '/f', join(dir, 'out'), want.length)), sha256(want));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
