@@ -772,6 +772,17 @@ function isNat(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
+/** The worker's account of its confinement (--debug): a closed shape, each list short. */
+function isIdentity(v: unknown): boolean {
+  const id = v as Record<string, unknown>;
+  const id32 = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= -1 && (n as number) < 2 ** 32;
+  const shortList = (a: unknown, each: (x: unknown) => boolean) => Array.isArray(a) && a.length <= 64 && a.every(each);
+  return (
+    typeof id === 'object' && id !== null && id32(id.uid) && id32(id.gid) && shortList(id.groups, id32) && typeof id.pathsDenied === 'boolean' &&
+    shortList(id.limits, (l) => isStr(l) && l.length <= 200) && (id.envVars === undefined || isNat(id.envVars))
+  );
+}
+
 /** Closed-shape check of everything the worker says; anything else is a worker failure. */
 function validateMessage(m: unknown, plans: boolean): WorkerMessage {
   const x = m as Record<string, unknown>;
@@ -782,7 +793,8 @@ function validateMessage(m: unknown, plans: boolean): WorkerMessage {
     case 'result':
       if (
         isNat(x.kernelBytes) && (x.ramdiskBytes === null || isNat(x.ramdiskBytes)) && isStr(x.args) && isStr(x.listing) && strs(x.warnings) &&
-        isStr(x.partition) && isStr(x.how) && (x.config === null || (typeof x.config === 'object' && isStr((x.config as { format?: unknown }).format) && isStr((x.config as { path?: unknown }).path)))
+        isStr(x.partition) && isStr(x.how) && (x.config === null || (typeof x.config === 'object' && isStr((x.config as { format?: unknown }).format) && isStr((x.config as { path?: unknown }).path))) &&
+        (x.identity === undefined || isIdentity(x.identity))
       )
         return x as WorkerMessage;
       break;
@@ -880,7 +892,7 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv, laun
     if (o.debug && msg.identity) {
       const id = msg.identity;
       const envNote = typeof id.envVars === 'number' ? `, ${id.envVars === 0 ? 'empty environment' : `${id.envVars} environment variables`}` : '';
-      io.err(`tsgrub: worker ran as uid ${id.uid} gid ${id.gid} groups [${id.groups.join(',')}], path access ${id.pathsDenied ? 'denied' : 'ALLOWED'}${envNote}; ${id.limits.join('; ')}\n`);
+      io.err(`tsgrub: worker ran as uid ${id.uid} gid ${id.gid} groups [${id.groups.join(',')}], path access ${id.pathsDenied ? 'denied' : 'ALLOWED'}${envNote}; ${escapeForTerminal(id.limits.join('; '))}\n`);
     }
     if (msg.config) io.err(`Using <class '${CONFIG_CLASS.get(msg.config.format) ?? 'tsgrub.Config'}'> to parse ${escapeForTerminal(msg.config.path)}\n`);
     for (const w of msg.warnings) io.err(`WARNING: ${escapeForTerminal(w)}\n`);

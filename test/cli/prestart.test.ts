@@ -293,6 +293,33 @@ test('a prestarted worker’s forged plans are refused before a byte is copied, 
   }
 });
 
+test('a worker’s account of its confinement (--debug) is checked for shape and printed escaped', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgrub-fake-'));
+  const id = { uid: 0, gid: 0, groups: [0], pathsDenied: true, limits: ['Max data size 1 1 bytes'], envVars: 0 };
+  const claim = (identity: unknown) => [{ type: 'map', file: 'kernel', size: 4096, runs: [4096, 0], done: true }, { ...result(4096, null), identity }];
+  try {
+    for (const [what, identity] of [
+      ['groups that are not a list', { ...id, groups: 'x' }],
+      ['a uid that is not a number', { ...id, uid: '0' }],
+      ['limits that are not strings', { ...id, limits: [{}] }],
+      ['too many limits', { ...id, limits: Array.from({ length: 65 }, () => 'x') }],
+      ['no identity at all but a string', 'root'],
+    ] as Array<[string, unknown]>) {
+      const r = withFake(dir, claim(identity), ['--debug']);
+      assert.equal(r.status, 1, `${what}: ${r.stderr}`);
+      assert.match(r.stderr, /^tsgrub: the image parser is not believed: malformed worker message/m, what);
+      assert.deepEqual(r.files, [], `${what}: no file left behind`);
+    }
+    // Well shaped, but what it says goes to the terminal: control characters escaped.
+    const r = withFake(dir, claim({ ...id, limits: ['Max data size \x1b]0;owned\x07 bytes'] }), ['--debug']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!r.stderr.includes('\x1b'), 'no raw escape character on the terminal');
+    assert.match(r.stderr, /path access denied, empty environment; Max data size \\x1B\]0;owned\\x07 bytes\n/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a plan abandoned after its first chunks (unmappable after all) is redone by a spawned worker on emptied files', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsgrub-fake-'));
   try {
