@@ -432,7 +432,7 @@ const MARKS = [
  * (ms): they add up to the wall time. 'worker ready' is apart: when the worker had loaded its code, on
  * the parent's clock (it starts with the parent, so it overlaps 'parent start').
  */
-const PHASE_COLUMNS = ['parent start', 'hand-off', 'disk', 'config', 'first plan', 'copy (both files)', 'rest'] as const;
+const PHASE_COLUMNS = ['launch', 'parent start', 'hand-off', 'disk', 'config', 'first plan', 'copy (both files)', 'exit'] as const;
 interface Phases {
   /** Median of each PHASE_COLUMNS entry (ms). */
   medians: number[];
@@ -479,17 +479,22 @@ async function phases(img: string, out: string): Promise<Phases | null> {
       calls.push(Number(reads[1]));
       ampl.push(Number(reads[3]));
     }
-    const t = (k: (typeof MARKS)[number]) => at.get(k) as number;
+    // Where the parent's clock starts, on the harness's (both CLOCK_MONOTONIC): what came before it
+    // is the launch (the bash launcher, exec, Node's own start before its clock).
+    const origin = /^tsgrub trace: clock origin: ([\d.]+) ms monotonic$/m.exec(r.err);
+    if (!origin) return null;
+    const launch = Number(origin[1]) - Number(t0) / 1e6;
+    const t = (k: (typeof MARKS)[number]) => launch + (at.get(k) as number);
     const copied = Math.max(t('kernel copied'), t('ramdisk copied'));
-    const ends = [t('parent code loaded'), t('request received'), t('disk opened'), t('config parsed, entry chosen'), Math.min(t('kernel planned'), t('ramdisk planned')), copied, wall];
+    const ends = [launch, t('parent code loaded'), t('request received'), t('disk opened'), t('config parsed, entry chosen'), Math.min(t('kernel planned'), t('ramdisk planned')), copied, wall];
     let prev = 0;
     ends.forEach((e, k) => {
       (per[k] as number[]).push(e - prev);
       prev = e;
     });
-    ready.push(t('worker code loaded'));
+    ready.push(t('worker code loaded') - launch);
     const first = at.get('ramdisk first runs');
-    if (first !== undefined) firstRuns.push(first - t('config parsed, entry chosen'));
+    if (first !== undefined) firstRuns.push(launch + first - t('config parsed, entry chosen'));
     walls.push(wall);
   }
   return { medians: per.map(median), workerReady: median(ready), ...(firstRuns.length ? { firstRuns: median(firstRuns) } : {}), workerCpuMs: workerCpu.length ? median(workerCpu) : NaN, wallMs: median(walls), readCalls: calls.length ? median(calls) : NaN, bytesPerByteCopied: ampl.length ? median(ampl) : NaN };
@@ -735,7 +740,7 @@ function markdown(r: {
   if (r.results.some((x) => x.phases)) {
     lines.push('');
     lines.push(
-      `Where tsgrub's time goes (\`TSGRUB_TRACE=1\`, medians of the runs, ms; bin/tsgrub starts the worker together with the parent). *worker ready*: when the worker had loaded its code (bundle + V8 code cache), on the parent's clock — it overlaps the parent's start. Then the critical path, each column since the previous one's end, adding up to the wall time: the parent's Node start and code load; the hand-off (argv, output files, opening the image, the start message, the worker waking up); opening the disk (container, partitions, probing); finding and parsing the config; planning the first file (the ramdisk); copying both files (the parent, along the plans, while the worker plans the kernel); the rest (writing the record, the exit, the launcher and exec before Node's clock starts). The plan streams, so the copy begins before *first plan* ends (when the worker had mapped the whole first file): *copy began* is when the parent had the ramdisk's first runs, ms after the config. *worker CPU*: the worker's own user + system time (${r.cpuSource === 'cgroup' ? 'part of the CPU column above, which a cgroup measures' : 'not in the CPU column above: the parent never reaps a prestarted worker, so no rusage counts it'}). The last two columns count every read that reached the image, the worker's and the parent's copy (metadata included), and bytes read ÷ bytes copied.`,
+      `Where tsgrub's time goes (\`TSGRUB_TRACE=1\`, medians of the runs, ms; bin/tsgrub starts the worker together with the parent). *worker ready*: when the worker had loaded its code (bundle + V8 code cache), on the parent's clock — it overlaps the parent's start. Then the critical path, each column since the previous one's end, adding up to the wall time: the launch (from the harness's spawn to the parent's clock origin, which the trace gives on the monotonic clock: the bash launcher, the exec, Node's own start before its clock); the parent's Node start and code load; the hand-off (argv, output files, opening the image, the start message, the worker waking up); opening the disk (container, partitions, probing); finding and parsing the config; planning the first file (the ramdisk); copying both files (the parent, along the plans, while the worker plans the kernel); the exit (writing the record, Node's exit, until the harness sees the process gone). The plan streams, so the copy begins before *first plan* ends (when the worker had mapped the whole first file): *copy began* is when the parent had the ramdisk's first runs, ms after the config. *worker CPU*: the worker's own user + system time (${r.cpuSource === 'cgroup' ? 'part of the CPU column above, which a cgroup measures' : 'not in the CPU column above: the parent never reaps a prestarted worker, so no rusage counts it'}). The last two columns count every read that reached the image, the worker's and the parent's copy (metadata included), and bytes read ÷ bytes copied.`,
     );
     lines.push('');
     lines.push(`| image | worker ready | ${PHASE_COLUMNS.join(' | ')} | wall | copy began | worker CPU | image reads | bytes read ÷ copied |`);

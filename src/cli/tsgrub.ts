@@ -871,6 +871,9 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv, laun
       const marks = Array.isArray(theirs) ? (theirs.slice(0, 64).filter((t) => Array.isArray(t) && isStr(t[0]) && typeof t[1] === 'number' && Number.isFinite(t[1])) as Array<[string, number]>) : [];
       const all = [...parentTrace, ...marks];
       for (const [label, at] of all.sort((a, b) => a[1] - b[1])) io.err(`tsgrub trace: ${(at - t0).toFixed(1).padStart(7)} ms  ${escapeForTerminal(label.slice(0, 200))}\n`);
+      // Where 0 is on CLOCK_MONOTONIC (process.hrtime's clock in every process), so that a caller
+      // can place the launcher's start before it and the exit after the last mark.
+      io.err(`tsgrub trace: clock origin: ${t0.toFixed(3)} ms monotonic\n`);
     };
     if (msg.type === 'error') {
       io.err(`tsgrub: ${escapeForTerminal(msg.error.message)}\n`);

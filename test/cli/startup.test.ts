@@ -25,10 +25,17 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 function traced(cmd: string[], out: string): { marks: Array<{ at: number; label: string }>; stderr: string } {
   const [bin, ...args] = cmd as [string, ...string[]];
+  const before = Number(process.hrtime.bigint()) / 1e6;
   const r = spawnSync(bin, [...args, '-q', `--output-directory=${out}`, SAMPLE], { env: env({ TSGRUB_TRACE: '1' }), encoding: 'utf8' });
+  const after = Number(process.hrtime.bigint()) / 1e6;
   assert.equal(r.status, 0, r.stderr);
   const marks = [...r.stderr.matchAll(/^tsgrub trace:\s+(-?[\d.]+) ms {2}(.+)$/gm)].map((m) => ({ at: Number(m[1]), label: m[2] as string }));
   for (let i = 1; i < marks.length; i++) assert.ok((marks[i] as { at: number }).at >= (marks[i - 1] as { at: number }).at - 0.5, `${marks[i]?.label} before ${marks[i - 1]?.label}`);
+  // Where the marks' 0 is on the monotonic clock every process shares (the bench places the launch
+  // before it and the exit after the last mark): after the spawn, and every mark before the end.
+  const origin = /^tsgrub trace: clock origin: ([\d.]+) ms monotonic$/m.exec(r.stderr);
+  assert.ok(origin, r.stderr);
+  assert.ok(Number(origin[1]) > before && Number(origin[1]) + (marks.at(-1) as { at: number }).at < after, `origin ${origin[1]} outside ${before}..${after}`);
   // The counters: every read that reached the image (the worker's and, prestarted, the parent's copy),
   // against the bytes copied.
   const reads = /^tsgrub trace: image reads: (\d+) calls, (\d+) bytes, ([\d.]+) per byte copied$/m.exec(r.stderr);
