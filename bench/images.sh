@@ -7,13 +7,21 @@ set -euo pipefail
 export TZ=UTC LC_ALL=C MTOOLS_SKIP_CHECK=1 SOURCE_DATE_EPOCH=1700000000
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=${BENCH_WORK:-$HERE/work}
-KVER=6.1.0-21-amd64
 KERNEL_BYTES=$((10 * 1024 * 1024))
 RAMDISK_BYTES=$((100 * 1024 * 1024))
 mkdir -p "$W"
 
 # prng and xfs_proto come from the fixture scripts (same keystream, same protofile writer).
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/fixtures/common.sh"
+# After common.sh, which sets the fixtures' own KVER: the file names bench/run.ts asks every tool for
+# (it passes them; this default is its own).
+KVER=${BENCH_KVER:-6.1.0-21-amd64}
+# Images are kept between runs, so they must be of this kernel name: a stamp says which they hold
+# (images built before the stamp, or for another name, are built again).
+if [ "$(cat "$W/kver" 2>/dev/null)" != "$KVER" ]; then
+  rm -f "$W"/*.img
+  echo "$KVER" > "$W/kver"
+fi
 
 # The host copies of the payload: the `cat` and Node floors read these.
 payload() {
