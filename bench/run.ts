@@ -137,6 +137,26 @@ function tools(): Tool[] {
   return only ? t.filter((x) => only.includes(x.name)) : t.filter((x) => x.name !== 'tsgrub-kr');
 }
 
+/**
+ * Every timed command runs under this bash wrapper, which takes the wall time itself: `$EPOCHREALTIME`
+ * (µs) just before and after the command, written to a file. What the harness spends around it — the
+ * spawn from a large Node process, `/usr/bin/time`'s start, noticing the end — is then counted for no
+ * tool (it was 10–20 ms a run, the same for all, which pulled every ratio towards 1). Arguments: a
+ * cgroup.procs file to join first ('' for none), the file for "start end" (seconds), the command.
+ */
+const WRAP = 'g=$1 t=$2; shift 2; if [ -n "$g" ]; then echo $$ > "$g" || exit 125; fi; s=$EPOCHREALTIME; "$@"; rc=$?; e=$EPOCHREALTIME; echo "$s $e" > "$t"; exit $rc';
+function wrapped(argv: readonly string[], group: string, timesFile: string): string[] {
+  return ['/bin/bash', '-c', WRAP, 'bench-wrap', group, timesFile, ...argv];
+}
+/** The wrapper's "start end" (s, realtime; the decimal point may be the locale's). */
+function wrappedTimes(timesFile: string): { start: number; end: number } {
+  const [a, b] = readFileSync(timesFile, 'utf8').trim().replace(/,/g, '.').split(/\s+/).map(Number);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) throw new Error(`bench: no times in ${timesFile}`);
+  return { start: a as number, end: b as number };
+}
+/** Realtime minus monotonic (ms), to put the wrapper's clock and process.hrtime's on one. */
+const realMinusMono = (): number => performance.timeOrigin + performance.now() - Number(process.hrtime.bigint()) / 1e6;
+
 interface Sample {
   wall: number;
   cpu: number;
@@ -227,9 +247,9 @@ class CpuGroup {
     return Number(readFileSync(join(this.dir, 'cpuacct.usage'), 'utf8').trim()) / 1e9;
   }
 
-  /** `argv` wrapped so that it runs inside the group (a shell joins it, then execs the command). */
-  wrap(argv: string[]): string[] {
-    return ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', join(this.dir, 'cgroup.procs'), ...argv];
+  /** The file a process joins the group through (the timing wrapper writes its pid there). */
+  get procsFile(): string {
+    return join(this.dir, 'cgroup.procs');
   }
 
   /** Waits (up to 2 s) until no process is left in the group: a killed worker is charged once reaped. */
@@ -252,12 +272,14 @@ class CpuGroup {
 const cpuGroup = CpuGroup.open();
 
 /** Runs one command under /usr/bin/time, polling /proc for the peak RSS of every process in its tree. */
-function runCmd(c: Cmd, timeFile: string): Promise<{ code: number | null; cpu: number; rssKiB: number; procs: Record<string, number>; stderr: string }> {
+function runCmd(c: Cmd, timeFile: string): Promise<{ code: number | null; wall: number; cpu: number; rssKiB: number; procs: Record<string, number>; stderr: string }> {
   return new Promise((resolveRun) => {
     const outFd = c.stdoutTo ? openSync(c.stdoutTo, 'w') : 'ignore';
     const cpu0 = cpuGroup?.usage() ?? 0;
     const timed = [TIME, '-f', '%U %S %M', '-o', timeFile, ...c.argv];
-    const argv = cpuGroup ? cpuGroup.wrap(timed) : timed;
+    const wallFile = `${timeFile}.wall`;
+    rmSync(wallFile, { force: true });
+    const argv = wrapped(timed, cpuGroup?.procsFile ?? '', wallFile);
     const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', outFd, 'pipe'], env: childEnv });
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => {
@@ -279,7 +301,14 @@ function runCmd(c: Cmd, timeFile: string): Promise<{ code: number | null; cpu: n
         await cpuGroup.drained();
         cpu = cpuGroup.usage() - cpu0;
       }
-      resolveRun({ code, cpu, rssKiB: m ?? 0, procs, stderr });
+      let wall = NaN;
+      try {
+        const t = wrappedTimes(wallFile);
+        wall = t.end - t.start;
+      } catch {
+        if (code === 0) code = 1; // the wrapper failed: no time to report
+      }
+      resolveRun({ code, wall, cpu, rssKiB: m ?? 0, procs, stderr });
     });
   });
 }
@@ -289,9 +318,9 @@ async function runTool(tool: Tool, img: string, out: string): Promise<Sample> {
   mkdirSync(out, { recursive: true });
   const cmds = tool.cmds(img, out);
   const s: Sample = { wall: 0, cpu: 0, rssKiB: 0, procs: {}, ok: true };
-  const t0 = process.hrtime.bigint();
   for (const c of cmds) {
     const r = await runCmd(c, join(out, '..', 'time.txt'));
+    s.wall += r.wall;
     s.cpu += r.cpu;
     s.rssKiB = Math.max(s.rssKiB, r.rssKiB);
     for (const [k, v] of Object.entries(r.procs)) s.procs[k] = Math.max(s.procs[k] ?? 0, v);
@@ -301,7 +330,6 @@ async function runTool(tool: Tool, img: string, out: string): Promise<Sample> {
       break;
     }
   }
-  s.wall = Number(process.hrtime.bigint() - t0) / 1e9;
   return s;
 }
 
@@ -460,15 +488,21 @@ async function phases(img: string, out: string): Promise<Phases | null> {
   for (let i = 0; i < RUNS; i++) {
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
-    const t0 = process.hrtime.bigint();
+    // Timed by the same wrapper as the table (no cgroup, no /usr/bin/time).
+    const wallFile = join(out, '..', 'phases.wall');
+    rmSync(wallFile, { force: true });
+    const argv = wrapped([join(ROOT, 'bin/tsgrub'), '-q', `--output-directory=${out}`, img], '', wallFile);
     const r = await new Promise<{ code: number | null; err: string }>((res) => {
-      const c = spawn(join(ROOT, 'bin/tsgrub'), ['-q', `--output-directory=${out}`, img], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...childEnv, TSGRUB_TRACE: '1' } });
+      const c = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...childEnv, TSGRUB_TRACE: '1' } });
       let err = '';
       c.stderr.on('data', (b: Buffer) => (err += b.toString()));
       c.on('close', (code) => res({ code, err }));
     });
-    const wall = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.code !== 0) return null;
+    const times = wrappedTimes(wallFile);
+    const wall = (times.end - times.start) * 1000;
+    // The wrapper's start on the monotonic clock of the trace's origin (ms).
+    const t0 = times.start * 1000 - realMinusMono();
     const at = new Map<string, number>();
     for (const m of r.err.matchAll(/^tsgrub trace:\s+(-?[\d.]+) ms\s+(.+)$/gm)) at.set((m[2] as string).replace(/ \(.*\)$/, ''), Number(m[1]));
     if (!MARKS.every((p) => at.has(p))) return null;
@@ -483,7 +517,7 @@ async function phases(img: string, out: string): Promise<Phases | null> {
     // is the launch (the bash launcher, exec, Node's own start before its clock).
     const origin = /^tsgrub trace: clock origin: ([\d.]+) ms monotonic$/m.exec(r.err);
     if (!origin) return null;
-    const launch = Number(origin[1]) - Number(t0) / 1e6;
+    const launch = Number(origin[1]) - t0;
     const t = (k: (typeof MARKS)[number]) => launch + (at.get(k) as number);
     const copied = Math.max(t('kernel copied'), t('ramdisk copied'));
     const ends = [launch, t('parent code loaded'), t('request received'), t('disk opened'), t('config parsed, entry chosen'), Math.min(t('kernel planned'), t('ramdisk planned')), copied, wall];
@@ -670,18 +704,19 @@ async function concurrencyRun(out: string, results: Array<{ image: string; tools
       rmSync(d, { recursive: true, force: true });
       mkdirSync(d, { recursive: true });
     }
-    const t0 = process.hrtime.bigint();
-    const codes = await Promise.all(
-      dirs.map(
-        (d) =>
-          new Promise<number | null>((res) => {
-            const c = spawn(join(ROOT, 'bin/tsgrub'), ['-q', `--output-directory=${d}`, img], { stdio: 'ignore', env: childEnv });
-            c.on('close', (code) => res(code));
-          }),
-      ),
-    );
-    rounds.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    allOk &&= codes.every((c) => c === 0);
+    // All n started by one bash (as the single runs are timed: from inside, not from this process's
+    // n spawns); it fails if any of them does.
+    const all = 'b=$1 i=$2; shift 2; p=(); for d in "$@"; do "$b" -q --output-directory="$d" "$i" & p+=($!); done; rc=0; for x in "${p[@]}"; do wait "$x" || rc=1; done; exit $rc';
+    const wallFile = join(out, 'concurrency.wall');
+    rmSync(wallFile, { force: true });
+    const argv = wrapped(['/bin/bash', '-c', all, 'bench-all', join(ROOT, 'bin/tsgrub'), img, ...dirs], '', wallFile);
+    const code = await new Promise<number | null>((res) => {
+      const c = spawn(argv[0] as string, argv.slice(1), { stdio: 'ignore', env: childEnv });
+      c.on('close', (x) => res(x));
+    });
+    const t = wrappedTimes(wallFile);
+    rounds.push(t.end - t.start);
+    allOk &&= code === 0;
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   const wall = median(rounds);
@@ -707,7 +742,7 @@ function markdown(r: {
       : "CPU is user+sys from rusage (`/usr/bin/time`): for tsgrub it misses the prestarted worker, which nothing waits for (the phase table has the worker's own CPU).";
   lines.push(`Run ${r.date}, Node ${r.node}, ${r.cores} cores, ${r.runs} timed runs per tool after a warm-up, ${(r.payloadBytes / MIB).toFixed(0)} MiB extracted per run (kernel + ramdisk), output on tmpfs, NODE_EXTRA_CA_CERTS unset.`);
   lines.push('');
-  lines.push(`Wall time is the median (min–max) of whole processes, startup included; ratios are to pygrub -q, the Node floor and \`cat\` of the same run. ${cpuText} RSS is the largest single process of the tree (\`/usr/bin/time %M\`); for tsgrub, parent/worker peaks come from /proc polling (VmHWM). ✓ = output compared byte for byte with the payload (a tool whose output differs is reported as failing, not timed).`);
+  lines.push(`Wall time is the median (min–max) of whole processes, startup included, timed by a bash wrapper around each command (the harness's own spawn is not counted); ratios are to pygrub -q, the Node floor and \`cat\` of the same run. ${cpuText} RSS is the largest single process of the tree (\`/usr/bin/time %M\`); for tsgrub, parent/worker peaks come from /proc polling (VmHWM). ✓ = output compared byte for byte with the payload (a tool whose output differs is reported as failing, not timed).`);
   lines.push('');
   lines.push('| image | tool | wall s median (min–max) | MiB/s | CPU s | peak RSS MiB | × pygrub | × Node floor | × cat | ✓ |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|');
