@@ -58,11 +58,47 @@ export function toPathBytes(p: PathLike): Uint8Array {
   return typeof p === 'string' ? textEncoder.encode(p) : p;
 }
 
+/** Lookups a Vfs remembers (see `Vfs.lookup`); past this many it forgets them all and starts again. */
+const MAX_DENTRIES = 4096;
+
+/** A name's bytes as a string key, one character per byte (exact for any bytes, unlike UTF-8). */
+function nameKey(name: Uint8Array): string {
+  let k = '';
+  for (let i = 0; i < name.length; i++) k += String.fromCharCode(name[i] as number);
+  return k;
+}
+
 export class Vfs {
   constructor(
     readonly volume: Volume,
     readonly ctx: Context,
   ) {}
+
+  /**
+   * Answers of the driver's `lookup`, by directory node and name: a node, or null when the name is
+   * absent. The image does not change under a run, and the same lookup comes back often (a boot asks
+   * for /boot/… seven times: the config, its search, the kernel and the ramdisk, each resolved again
+   * by who uses it). Errors are not kept. Bounded by MAX_DENTRIES.
+   */
+  private readonly dentries = new Map<FsNode, Map<string, FsNode | null>>();
+  private dentryCount = 0;
+
+  private async lookup(dir: FsNode, name: Uint8Array): Promise<FsNode | null> {
+    const key = nameKey(name);
+    let names = this.dentries.get(dir);
+    const known = names?.get(key);
+    if (known !== undefined) return known;
+    const found = await this.volume.lookup(dir, name);
+    if (this.dentryCount >= MAX_DENTRIES) {
+      this.dentries.clear();
+      this.dentryCount = 0;
+      names = undefined;
+    }
+    if (!names) this.dentries.set(dir, (names = new Map()));
+    names.set(key, found);
+    this.dentryCount++;
+    return found;
+  }
 
   /** Resolves a path to a node. `follow` decides whether a final symlink is followed (stat vs lstat). */
   async resolve(path: PathLike, follow = true): Promise<FsNode> {
@@ -90,7 +126,8 @@ export class Vfs {
       }
       if (comp.length > limits.nameBytes) throw new LimitExceededError('nameBytes', `name of ${comp.length} bytes in ${shown}`, limits.nameBytes);
       if (cur.kind !== 'dir') throw new NotADirectoryError(shown);
-      const next = await this.volume.lookup(cur, comp);
+      const next = await this.lookup(cur, comp);
+      // Charged whether or not the answer was remembered: a walk's cost stays bounded by its steps.
       budget.chargeNode();
       if (!next) throw new NotFoundError(shown);
       const isLast = pending.length === 0;
