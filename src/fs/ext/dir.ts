@@ -43,9 +43,29 @@ export interface ParsedRegion {
  * region lies in the image (for error messages), `name` names the directory.
  */
 export function parseDirRegion(sb: Superblock, b: Uint8Array, where: string, offset: number | undefined): ParsedRegion {
-  const w = 'ext.DirEntry';
   const entries: RawDirEntry[] = [];
-  let tail: number | null = null;
+  const tail = walkDirRegion(sb, b, where, offset, null, entries);
+  return { entries, tail };
+}
+
+/**
+ * Looks `name` up in one directory region without making its entries: the same walk and checks as
+ * parseDirRegion (every entry, to the tail), names compared where they lie; only the entry found is
+ * made. A leaf of a large directory holds a hundred entries or more, and a lookup wants one.
+ */
+export function findInDirRegion(sb: Superblock, b: Uint8Array, name: Uint8Array, where: string, offset: number | undefined): { found: RawDirEntry | null; tail: number | null } {
+  const found: RawDirEntry[] = [];
+  const tail = walkDirRegion(sb, b, where, offset, name, found);
+  return { found: found[0] ?? null, tail };
+}
+
+/**
+ * The walk of parseDirRegion and findInDirRegion: checks every entry of the rec_len chain and returns
+ * the offset of the metadata_csum tail it reaches (else null). Without `find`, every entry goes to
+ * `out`; with it, only the first whose name is `find`.
+ */
+function walkDirRegion(sb: Superblock, b: Uint8Array, where: string, offset: number | undefined, find: Uint8Array | null, out: RawDirEntry[]): number | null {
+  const w = 'ext.DirEntry';
   let off = 0;
   while (off < b.length) {
     if (off + 8 > b.length) throw new CorruptError(w, `${where}: entry at ${off} overruns the ${b.length}-byte block`, offset);
@@ -56,25 +76,27 @@ export function parseDirRegion(sb: Superblock, b: Uint8Array, where: string, off
     if (rec_len < 12 || rec_len % 4 !== 0 || off + rec_len > b.length) {
       throw new CorruptError(w, `${where}: entry at ${off} has rec_len ${rec_len}`, offset === undefined ? undefined : offset + off);
     }
-    if (inode === 0 && rec_len === DIRENT_TAIL_SIZE && off + rec_len === b.length && name_len === 0 && file_type === EXT4_FT_DIR_CSUM) {
-      tail = off;
-      break;
-    }
+    if (inode === 0 && rec_len === DIRENT_TAIL_SIZE && off + rec_len === b.length && name_len === 0 && file_type === EXT4_FT_DIR_CSUM) return off;
     if (name_len + 8 > rec_len) {
       throw new CorruptError(w, `${where}: entry at ${off} has name_len ${name_len} beyond rec_len ${rec_len}`, offset === undefined ? undefined : offset + off);
     }
     if (inode !== 0) {
       if (inode > sb.inodesCount) throw new CorruptError(w, `${where}: entry at ${off} names inode ${inode} of ${sb.inodesCount}`, offset === undefined ? undefined : offset + off);
       if (name_len === 0) throw new CorruptError(w, `${where}: entry at ${off} has an empty name`, offset === undefined ? undefined : offset + off);
-      const name = b.slice(off + 8, off + 8 + name_len);
-      if (name.includes(0x2f) || name.includes(0)) {
-        throw new CorruptError('ext.DirEntryName', `${where}: entry at ${off} has a name containing '/' or NUL`, offset === undefined ? undefined : offset + off);
+      const at = off + 8;
+      let same = find !== null && out.length === 0 && name_len === find.length;
+      for (let i = 0; i < name_len; i++) {
+        const c = b[at + i] as number;
+        if (c === 0x2f || c === 0) {
+          throw new CorruptError('ext.DirEntryName', `${where}: entry at ${off} has a name containing '/' or NUL`, offset === undefined ? undefined : offset + off);
+        }
+        if (same && c !== (find as Uint8Array)[i]) same = false;
       }
-      entries.push({ inode, name, kind: kindOfFileType(file_type) });
+      if (find === null || same) out.push({ inode, name: b.slice(at, at + name_len), kind: kindOfFileType(file_type) });
     }
     off += rec_len;
   }
-  return { entries, tail };
+  return null;
 }
 
 /** ext4_dirblock_csum_verify(): crc32c(inode seed, block up to the tail), stored in the tail's last word. */
@@ -171,9 +193,9 @@ export async function htreeLookup(
         if (lb >= nblocks) return HTREE_UNUSABLE;
         const leaf = await readBlock(lb);
         if (!leaf) return HTREE_UNUSABLE;
-        const region = parseDirRegion(sb, leaf.data, `${where} block ${lb}`, leaf.offset);
+        const region = findInDirRegion(sb, leaf.data, name, `${where} block ${lb}`, leaf.offset);
         if (sb.metadataCsum && region.tail !== null) verifyDirLeaf(dir, leaf.data, region.tail, `${where} block ${lb}`, leaf.offset);
-        for (const e of region.entries) if (bytesEq(e.name, name)) return e;
+        if (region.found) return region.found;
         at++;
         if (at >= cl.count) return level === 0 ? null : HTREE_UNUSABLE;
         if (((hashAt(at) & ~1) >>> 0) !== hash) return null;
@@ -194,8 +216,3 @@ export async function htreeLookup(
   }
 }
 
-function bytesEq(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
