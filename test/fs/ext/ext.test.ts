@@ -358,6 +358,19 @@ describe('ext extras', () => {
     }
   });
 
+  test('every name of the 300-entry htree directory is found through the index, near misses are not', async () => {
+    const { vfs } = await openImage('ext2-1k');
+    const dec = new TextDecoder();
+    for (let i = 1; i <= 300; i++) {
+      const n = String(i).padStart(3, '0');
+      assert.equal(dec.decode(await vfs.readFile(`/dir-many/file-${n}.txt`)), `file ${n}\n`);
+    }
+    const dir = await vfs.stat('/dir-many');
+    for (const miss of ['file-1500.txt', 'file-15.txt', 'file-150.tx', 'file-150.txT', 'file-150.txt\u00a0', 'ile-150.txt']) {
+      assert.equal(await vfs.volume.lookup(dir, new TextEncoder().encode(miss)), null, miss);
+    }
+  });
+
   test('lookups in the 300-entry htree directory use the index (no linear scan)', async (t) => {
     if (!hasDebugfs) return t.skip('debugfs not installed');
     const { vfs, ctx, path } = await openImage('ext2-1k');

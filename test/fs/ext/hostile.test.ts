@@ -187,6 +187,29 @@ describe('hostile ext images', { skip: tools ? false : 'debugfs/dumpe2fs not ins
     assert.ok(tail.every((x) => x === 0));
   });
 
+  test('an htree lookup still checks every entry of the leaf it searches', async () => {
+    const img = fixture(PLAIN);
+    const b = new Uint8Array(readFileSync(img));
+    const bs = blockSize(img);
+    assert.match(debugfs(img, 'htree /dir-many'), /Root node dump/);
+    const target = Buffer.from('file-150.txt');
+    let leaf = -1;
+    for (let lb = 1; lb < 64 && leaf < 0; lb++) {
+      const start = bmap(img, '/dir-many', lb) * bs;
+      if (Buffer.from(b.subarray(start, start + bs)).indexOf(target) >= 0) leaf = start;
+    }
+    assert.ok(leaf >= 0, 'a leaf of /dir-many holds file-150.txt');
+    const block = Buffer.from(b.subarray(leaf, leaf + bs));
+    const own = block.indexOf(target);
+    // Another entry of the same leaf, before or after the one looked up: a '/' in its name, after
+    // the digits where it differs from the name looked up (file-NNN.txt: its 't' at index 9).
+    let other = block.indexOf('file-');
+    if (other === own) other = block.indexOf('file-', own + 1);
+    assert.ok(other >= 0 && other !== own);
+    b[leaf + other + 9] = 0x2f;
+    await expectTyped(b, 'Corrupt', /^ext\.DirEntryName$/, (vfs) => vfs.stat('/dir-many/file-150.txt'));
+  });
+
   describe('metadata_csum mismatches are CorruptError', () => {
     const CSUM = 'ext4';
     test('superblock', async () => {
