@@ -380,6 +380,19 @@ interface Counters {
   copyMs: number;
 }
 
+/**
+ * What a boot does before copying, in this process with the library the worker runs (reads
+ * synchronous, as the worker's): open the disk, run the config, look the kernel and the ramdisk up.
+ */
+async function findBootFiles(src: FileSource, ctx: ReturnType<typeof createContext>, img: string) {
+  const disk = await Disk.open(src, ctx, defaultRegistry);
+  const outcome = await loadBoot(disk, { args: '', listEntries: false });
+  const choice = outcome.choice;
+  if (!choice || !choice.ramdisk) throw new Error(`no boot entry found in ${img}`);
+  const rvfs = choice.ramdiskVfs ?? choice.vfs;
+  return { disk, choice, rvfs, k: await choice.vfs.stat(choice.kernel), r: await rvfs.stat(choice.ramdisk) };
+}
+
 interface LookupComparison {
   rounds: number;
   /** Medians (ms): open the disk, run the config, look both files up (as `lookupMs`), small vs 50,000-file /boot. */
@@ -406,15 +419,10 @@ async function lookupComparison(): Promise<LookupComparison | null> {
     for (const [which, img] of [['small', small], ['big', big]] as const) {
       const ctx = createContext({}, nodeCodecs);
       const src = FileSource.open(img);
-      src.syncReads = true; // as the worker reads (src/cli/worker.ts)
+      src.syncReads = true;
       try {
         const t0 = performance.now();
-        const disk = await Disk.open(src, ctx, defaultRegistry);
-        const outcome = await loadBoot(disk, { args: '', listEntries: false });
-        const choice = outcome.choice;
-        if (!choice || !choice.ramdisk) throw new Error(`no boot entry found in ${img}`);
-        await choice.vfs.stat(choice.kernel);
-        await (choice.ramdiskVfs ?? choice.vfs).stat(choice.ramdisk);
+        const { disk } = await findBootFiles(src, ctx, img);
         const t1 = performance.now();
         // The lookups alone, on a volume of their own (nothing of /boot cached yet).
         const [cand] = await disk.candidates();
@@ -444,13 +452,7 @@ async function counters(img: string, out: string): Promise<Counters> {
     const src = FileSource.open(img);
     src.syncReads = true; // as the worker reads (src/cli/worker.ts)
     try {
-      const disk = await Disk.open(src, ctx, defaultRegistry);
-      const outcome = await loadBoot(disk, { args: '', listEntries: false });
-      const choice = outcome.choice;
-      if (!choice || !choice.ramdisk) throw new Error(`no boot entry found in ${img}`);
-      const k = await choice.vfs.stat(choice.kernel);
-      const rvfs = choice.ramdiskVfs ?? choice.vfs;
-      const r = await rvfs.stat(choice.ramdisk);
+      const { choice, rvfs, k, r } = await findBootFiles(src, ctx, img);
       lookups.push(performance.now() - t0);
       if (i > 0) continue;
       const b0 = src.bytesRead;

@@ -39,12 +39,6 @@ const FAT_WINDOW = 512;
 const FAT_WINDOW_MAX = 64 << 10;
 
 /**
- * Clusters seen in one chain walk: a Set for short chains, a bitmap over 2..maxCluster (at most
- * 32 MiB for 2^28 clusters, in practice clusterCount / 8 bytes) once a chain is long, so a 100 MiB
- * file of 512-byte clusters costs 40 KiB instead of a 200,000-entry Set. Cluster c is bit c & 31 of
- * word c >>> 5 (0 ≤ c ≤ maxCluster < 2^28, so 32-bit bit operations are exact).
- */
-/**
  * FAT32 stretch scan: from entry index k of `words` (the entry of cluster `end`), while each entry
  * links to the next cluster, moves `end` on, up to cluster `last`; returns the last cluster linked.
  * A function of its own: V8 optimizes this tiny loop while it runs (on-stack replacement) within a few
@@ -60,6 +54,12 @@ function stretchEnd(words: Uint32Array, k: number, end: number, last: number): n
   return end;
 }
 
+/**
+ * Clusters seen in one chain walk: a Set for short chains, a bitmap over 2..maxCluster (at most
+ * 32 MiB for 2^28 clusters, in practice clusterCount / 8 bytes) once a chain is long, so a 100 MiB
+ * file of 512-byte clusters costs 40 KiB instead of a 200,000-entry Set. Cluster c is bit c & 31 of
+ * word c >>> 5 (0 ≤ c ≤ maxCluster < 2^28, so 32-bit bit operations are exact).
+ */
 export class VisitedClusters {
   private small: Set<number> | null = new Set();
   /** The bitmap, once in use (walkWindow tests and sets bits in it directly). */
